@@ -9,6 +9,7 @@
 #include "sb/util.h"
 
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -32,7 +33,13 @@ struct request {
     char *body;
     size_t len, cap;
     int too_big;
+    struct MHD_Connection *conn;
+    pthread_mutex_t lock;
+    int async_state; /* ASYNC_NONE, ASYNC_WAITING, ASYNC_READY */
+    struct sb_http_resp async_resp;
 };
+
+enum { ASYNC_NONE, ASYNC_WAITING, ASYNC_READY };
 
 static void resp_reset_body(struct sb_http_resp *resp)
 {
@@ -158,6 +165,8 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
         int64_t n;
         rq = sb_calloc(1, sizeof(*rq));
+        rq->conn = conn;
+        pthread_mutex_init(&rq->lock, NULL);
         *con_cls = rq;
         if (cl != NULL && sb_parse_int64(cl, &n) == 0 && (n < 0 || (uint64_t)n > s->max_body))
             rq->too_big = 1;
@@ -185,6 +194,21 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
         rq->len += n;
         return MHD_YES;
     }
+    if (rq->async_state != ASYNC_NONE) {
+        int ready;
+        pthread_mutex_lock(&rq->lock);
+        ready = rq->async_state == ASYNC_READY;
+        pthread_mutex_unlock(&rq->lock);
+        if (!ready)
+            return MHD_YES;
+        rq->async_state = ASYNC_NONE;
+        ret = send_resp(conn, &rq->async_resp);
+        for (int i = 0; i < rq->async_resp.nheaders; i++)
+            free(rq->async_resp.header_values[i]);
+        free(rq->async_resp.body);
+        memset(&rq->async_resp, 0, sizeof(rq->async_resp));
+        return ret;
+    }
     memset(&resp, 0, sizeof(resp));
     resp.status = 500;
     if (rq->too_big) {
@@ -201,7 +225,11 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
     req.body_len = rq->len;
     req.remote_ip = ip;
     req.conn = conn;
-    s->handler(s->ctx, &req, &resp);
+    req.rq = rq;
+    if (s->handler(s->ctx, &req, &resp) == SB_HTTP_SUSPENDED) {
+        free(resp.body);
+        return MHD_YES;
+    }
     ret = send_resp(conn, &resp);
     for (int i = 0; i < resp.nheaders; i++)
         free(resp.header_values[i]);
@@ -219,6 +247,10 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
     (void)toe;
     if (rq != NULL) {
         free(rq->body);
+        free(rq->async_resp.body);
+        for (int i = 0; i < rq->async_resp.nheaders; i++)
+            free(rq->async_resp.header_values[i]);
+        pthread_mutex_destroy(&rq->lock);
         free(rq);
         *con_cls = NULL;
     }
@@ -231,7 +263,8 @@ struct sb_http_server *sb_http_server_new(const struct sb_http_opts *opts,
     struct sb_http_server *s = sb_calloc(1, sizeof(*s));
     struct sockaddr_in addr;
     const union MHD_DaemonInfo *info;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL_LINUX_ONLY | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL_LINUX_ONLY |
+                     MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
 
     memset(&addr, 0, sizeof(addr));
     addr.sin_family = AF_INET;
@@ -262,6 +295,33 @@ struct sb_http_server *sb_http_server_new(const struct sb_http_opts *opts,
 fail:
     free(s);
     return NULL;
+}
+
+struct sb_http_async *sb_http_req_suspend(const struct sb_http_req *req)
+{
+    struct request *rq = req->rq;
+
+    rq->async_state = ASYNC_WAITING;
+    MHD_suspend_connection(rq->conn);
+    return (struct sb_http_async *)rq;
+}
+
+void sb_http_async_complete(struct sb_http_async *a, struct sb_http_resp *resp)
+{
+    struct request *rq = (struct request *)a;
+
+    pthread_mutex_lock(&rq->lock);
+    rq->async_resp = *resp;
+    memset(resp, 0, sizeof(*resp));
+    rq->async_state = ASYNC_READY;
+    pthread_mutex_unlock(&rq->lock);
+    MHD_resume_connection(rq->conn);
+}
+
+void sb_http_server_quiesce(struct sb_http_server *s)
+{
+    if (s != NULL && s->daemon != NULL)
+        MHD_quiesce_daemon(s->daemon);
 }
 
 void sb_http_server_destroy(struct sb_http_server *s)

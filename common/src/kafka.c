@@ -40,6 +40,7 @@ struct delivery {
 struct waiter {
     struct sb_producer *p;
     int done;
+    int abandoned; /* the caller timed out: the delivery callback frees the waiter */
     rd_kafka_resp_err_t err;
 };
 
@@ -259,10 +260,16 @@ int sb_producer_send(struct sb_producer *p, const char *topic, const void *key, 
 static void waiter_cb(void *opaque, rd_kafka_resp_err_t err)
 {
     struct waiter *w = opaque;
-    pthread_mutex_lock(&w->p->lock);
+    struct sb_producer *p = w->p;
+    int abandoned;
+
+    pthread_mutex_lock(&p->lock);
     w->err = err;
     w->done = 1;
-    pthread_mutex_unlock(&w->p->lock);
+    abandoned = w->abandoned;
+    pthread_mutex_unlock(&p->lock);
+    if (abandoned)
+        free(w);
 }
 
 static void deadline_ts(int timeout_ms, struct timespec *ts)
@@ -296,9 +303,8 @@ int sb_producer_send_wait(struct sb_producer *p, const char *topic, const void *
             break;
     }
     if (!w->done) {
-        /* The message may still be delivered later; the waiter must outlive it, so
-         * it is leaked on purpose rather than freed under the callback's feet.
-         * Timeouts are rare (an outage) and bounded by message.timeout.ms. */
+        /* The message may still be delivered later: its callback frees the waiter. */
+        w->abandoned = 1;
         pthread_mutex_unlock(&p->lock);
         return atomic_load(&p->fatal) ? SB_E_FATAL : SB_E_TIMEOUT;
     }

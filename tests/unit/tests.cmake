@@ -1,4 +1,4 @@
 # Unit tests of the common library (pure logic, no stack needed).
-foreach(t config event uuid7 metrics log)
-    sb_add_test(NAME test_${t} SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_${t}.c LABEL unit TIMEOUT 60)
+foreach(t config event uuid7 metrics log http)
+    sb_add_test(NAME test_${t} SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_${t}.c ${PROJECT_SOURCE_DIR}/tests/testutil.c LABEL unit TIMEOUT 60)
 endforeach()

@@ -19,6 +19,7 @@ struct sb_http_req {
     size_t body_len;
     const char *remote_ip;  /* textual peer address */
     void *conn;             /* internal */
+    void *rq;               /* internal */
 };
 
 struct sb_http_resp {
@@ -31,9 +32,24 @@ struct sb_http_resp {
     char *header_values[SB_HTTP_MAX_HEADERS]; /* owned */
 };
 
-/* A request handler: fills resp; returns 0. Borrowed ctx. */
+/* A request handler: fills resp and returns 0, or suspends the request with
+ * sb_http_req_suspend() and returns SB_HTTP_SUSPENDED (resp is then ignored).
+ * Borrowed ctx. */
 typedef int (*sb_http_handler_fn)(void *ctx, const struct sb_http_req *req,
                                   struct sb_http_resp *resp);
+
+#define SB_HTTP_SUSPENDED 1
+
+/* A request whose answer comes later (e.g. when Kafka acknowledges a write): the
+ * worker thread is free meanwhile. */
+struct sb_http_async;
+
+/* Suspends req; call only from its handler, which then returns SB_HTTP_SUSPENDED.
+ * The handle must be completed exactly once. */
+struct sb_http_async *sb_http_req_suspend(const struct sb_http_req *req);
+/* Answers a suspended request with resp (its body and headers are moved out).
+ * Any thread may call it. */
+void sb_http_async_complete(struct sb_http_async *a, struct sb_http_resp *resp);
 
 struct sb_http_opts {
     const char *bind;       /* e.g. "127.0.0.1" */
@@ -50,7 +66,10 @@ struct sb_http_server;
 struct sb_http_server *sb_http_server_new(const struct sb_http_opts *opts,
                                           sb_http_handler_fn handler, void *ctx, char *errstr,
                                           size_t errstr_size);
-/* Stops accepting, waits for running handlers, frees. Accepts NULL. */
+/* Stops accepting new connections (in-flight requests go on). */
+void sb_http_server_quiesce(struct sb_http_server *s);
+/* Stops accepting, waits for running handlers, frees. Suspended requests must have
+ * been completed first. Accepts NULL. */
 void sb_http_server_destroy(struct sb_http_server *s);
 int sb_http_server_port(const struct sb_http_server *s);
 

@@ -1,0 +1,7 @@
+# Integration tests of the common library against the local stack.
+foreach(t kafka redis stage)
+    sb_add_test(NAME itest_${t}
+        SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_${t}.c ${CMAKE_CURRENT_LIST_DIR}/kafkautil.c
+                ${PROJECT_SOURCE_DIR}/tests/testutil.c
+        LABEL integration TIMEOUT 180)
+endforeach()
