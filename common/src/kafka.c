@@ -69,7 +69,7 @@ static void producer_error_cb(rd_kafka_t *rk, int err, const char *reason, void 
         sb_log_kv(SB_LOG_ERROR, "kafka producer fatal error", "detail", fatal, NULL);
         return;
     }
-    sb_log_kv(SB_LOG_WARN, "kafka producer error", "error", rd_kafka_err2name(err), "detail",
+    sb_log_kv(SB_LOG_DEBUG, "kafka producer error", "error", rd_kafka_err2name(err), "detail",
               reason, NULL);
 }
 
@@ -77,7 +77,7 @@ static void consumer_error_cb(rd_kafka_t *rk, int err, const char *reason, void 
 {
     (void)rk;
     (void)opaque;
-    sb_log_kv(SB_LOG_WARN, "kafka consumer error", "error", rd_kafka_err2name(err), "detail",
+    sb_log_kv(SB_LOG_DEBUG, "kafka consumer error", "error", rd_kafka_err2name(err), "detail",
               reason, NULL);
 }
 
