@@ -1,0 +1,19 @@
+/* Normalization of customer identities, shared by intake and the loaders so that the
+ * same phone or email always resolves to the same customer. Pure logic. */
+#ifndef SB_NORMALIZE_H
+#define SB_NORMALIZE_H
+
+#include <stddef.h>
+
+/* Phone: digits only, the mainland China country code removed before an 11-digit
+ * mobile (+86 / 0086 / 86). Returns 0 or SB_E_INVAL. */
+int sb_phone_normalize(const char *in, char *out, size_t outsz);
+
+/* Email: trimmed, ASCII-lowercased, exactly one '@' with both sides non-empty, no
+ * spaces or list separators. Returns 0 or SB_E_INVAL. */
+int sb_email_normalize(const char *in, char *out, size_t outsz);
+
+/* Masks a phone for display: first 3 and last 4 digits kept ("138****5678"). */
+void sb_phone_mask(const char *phone, char *out, size_t outsz);
+
+#endif
