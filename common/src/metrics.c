@@ -99,7 +99,7 @@ void sb_metrics_destroy(struct sb_metrics *m)
     free(m);
 }
 
-static int valid_name(const char *n)
+__attribute__((unused)) static int valid_name(const char *n)
 {
     if (n == NULL || *n == '\0' || (*n >= '0' && *n <= '9'))
         return 0;

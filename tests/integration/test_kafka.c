@@ -187,9 +187,11 @@ static void test_dlq_entry(void **state)
     rd_kafka_conf_set(conf, "group.id", topic, err, sizeof(err));
     rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
     assert_non_null(rk);
-    assert_int_equal(rd_kafka_metadata(rk, 0, rd_kafka_topic_new(rk, SB_TOPIC_DLQ, NULL), &md,
-                                       10000),
-                     0);
+    {
+        rd_kafka_topic_t *dlq = rd_kafka_topic_new(rk, SB_TOPIC_DLQ, NULL);
+        assert_int_equal(rd_kafka_metadata(rk, 0, dlq, &md, 10000), 0);
+        rd_kafka_topic_destroy(dlq);
+    }
     parts = rd_kafka_topic_partition_list_new(md->topics[0].partition_cnt);
     for (int i = 0; i < md->topics[0].partition_cnt; i++)
         rd_kafka_topic_partition_list_add(parts, SB_TOPIC_DLQ, i)->offset = RD_KAFKA_OFFSET_END;
