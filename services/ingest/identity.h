@@ -1,0 +1,39 @@
+/* Customer recognition for ingest: any identity (customer number, phone, email,
+ * WeChat open id, social id) resolves to the customer, through a Redis cache over the
+ * CRM tables in PostgreSQL. An unknown customer gets a provisional record whose number
+ * is derived from the identity, so that concurrent first contacts agree on it and a
+ * PostgreSQL outage still yields the same customer key. Redis keys hold hashes of
+ * identities, never the clear values. */
+#ifndef SB_INGEST_IDENTITY_H
+#define SB_INGEST_IDENTITY_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+struct ingest;
+
+/* How the customer was found. */
+enum sb_identity_source {
+    SB_IDENTITY_CACHE,       /* Redis */
+    SB_IDENTITY_CRM,         /* PostgreSQL */
+    SB_IDENTITY_PROVISIONAL, /* new provisional record written */
+    SB_IDENTITY_DEFERRED,    /* PostgreSQL unreachable: derived key, record not written */
+};
+
+/* Derives the provisional customer number of an identity: "P-" + 24 hex of
+ * SHA-256("<kind>:<value>"). Pure. */
+void sb_identity_provisional_no(const char *kind, const char *value, char *out, size_t outsz);
+
+/* The Redis key caching an identity: "sb:ident:<kind>:<sha256 hex of value>". Pure. */
+void sb_identity_cache_key(const char *kind, const char *value, char *out, size_t outsz);
+
+/* Resolves the customer of a normalized "customer" object (borrowed) into out
+ * (customer number). Returns 0 (with *source set) or SB_E_INVAL when it has no
+ * identity. Runs on an HTTP worker thread. */
+int ingest_identity_resolve(struct ingest *in, json_t *customer, char *out, size_t outsz,
+                            enum sb_identity_source *source);
+
+/* Text of a source for the event payload ("cache", "crm", "provisional", "deferred"). */
+const char *sb_identity_source_str(enum sb_identity_source s);
+
+#endif

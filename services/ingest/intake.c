@@ -1,0 +1,517 @@
+/* Intake of a normalized contact, shared by every channel:
+ *   idempotency (the channel's message id or Idempotency-Key, remembered 24 h) →
+ *   customer recognition → threading onto the open ticket → contact.received produced
+ *   with acks=all → 202 only once Kafka acknowledged it (DESIGN.md "Delivery").
+ * The HTTP worker thread is released while Kafka works: the request is suspended and
+ * finished by the completion thread, which also records the outcome in Redis with one
+ * pipeline per batch. Redis being down makes intake fail open (no deduplication or
+ * threading), never refuse a contact. */
+#include "identity.h"
+#include "ingest.h"
+
+#include "sb/err.h"
+#include "sb/event.h"
+#include "sb/log.h"
+#include "sb/util.h"
+
+#include <openssl/sha.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define KEY_MAX 96
+#define TICKET_MAX 48
+/* A reservation outlives the produce timeout by this much before it expires. */
+#define PENDING_GRACE_S 60
+#define BATCH_MAX 256
+
+/* One accepted contact waiting for its Kafka acknowledgement. */
+struct pending {
+    struct pending *next;
+    struct ingest *in;
+    struct sb_http_async *async;
+    char channel[16];
+    char idem_key[KEY_MAX];  /* "" when deduplication was unavailable */
+    char open_key[KEY_MAX];  /* "" when threading was unavailable */
+    char thread_key[KEY_MAX]; /* this email's Message-ID, "" otherwise */
+    char ticket_id[TICKET_MAX];
+    int new_ticket;
+    char *response; /* 202 body */
+    int64_t t0_us;
+    rd_kafka_resp_err_t err;
+};
+
+struct sb_completer {
+    struct ingest *in;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    struct pending *head, **tail;
+    int stop;
+    struct sb_redis *redis;
+};
+
+static void sha256_hex(const char *a, const char *b, char out[65])
+{
+    unsigned char d[SHA256_DIGEST_LENGTH];
+    size_t la = strlen(a), lb = strlen(b);
+    char *buf = sb_malloc(la + lb + 1);
+
+    memcpy(buf, a, la);
+    buf[la] = '\n';
+    memcpy(buf + la + 1, b, lb);
+    SHA256((const unsigned char *)buf, la + lb + 1, d);
+    free(buf);
+    sb_hex(d, sizeof(d), out);
+}
+
+static void pending_free(struct pending *p)
+{
+    free(p->response);
+    free(p);
+}
+
+/* Redis keys of a pending contact's outcome, written in one pipeline. */
+static size_t outcome_commands(struct ingest *in, struct pending *p, const char *argv[][6],
+                               int *argc, char *bufs[][2])
+{
+    size_t n = 0;
+    char ttl[24];
+
+    if (p->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        if (p->idem_key[0]) {
+            json_t *v = json_pack("{s:s,s:s}", "s", "done", "r", p->response);
+            bufs[n][0] = json_dumps(v, JSON_COMPACT);
+            json_decref(v);
+            sb_fmt(ttl, sizeof(ttl), "%lld", (long long)in->idem_ttl_s);
+            bufs[n][1] = sb_strdup(ttl);
+            argv[n][0] = "SET";
+            argv[n][1] = p->idem_key;
+            argv[n][2] = bufs[n][0];
+            argv[n][3] = "EX";
+            argv[n][4] = bufs[n][1];
+            argc[n++] = 5;
+        }
+        if (p->open_key[0]) {
+            sb_fmt(ttl, sizeof(ttl), "%lld", (long long)in->open_window_s);
+            bufs[n][0] = NULL;
+            bufs[n][1] = sb_strdup(ttl);
+            argv[n][0] = "SET";
+            argv[n][1] = p->open_key;
+            argv[n][2] = p->ticket_id;
+            argv[n][3] = "EX";
+            argv[n][4] = bufs[n][1];
+            argc[n++] = 5;
+        }
+        if (p->thread_key[0]) {
+            sb_fmt(ttl, sizeof(ttl), "%lld", (long long)in->thread_ttl_s);
+            bufs[n][0] = NULL;
+            bufs[n][1] = sb_strdup(ttl);
+            argv[n][0] = "SET";
+            argv[n][1] = p->thread_key;
+            argv[n][2] = p->ticket_id;
+            argv[n][3] = "EX";
+            argv[n][4] = bufs[n][1];
+            argc[n++] = 5;
+        }
+    } else {
+        /* Nothing was kept: undo the reservation so that the client's retry is
+         * processed, and forget a ticket that never came to exist. */
+        if (p->idem_key[0]) {
+            bufs[n][0] = bufs[n][1] = NULL;
+            argv[n][0] = "DEL";
+            argv[n][1] = p->idem_key;
+            argc[n++] = 2;
+        }
+        if (p->new_ticket && p->open_key[0]) {
+            bufs[n][0] = bufs[n][1] = NULL;
+            argv[n][0] = "EVAL";
+            argv[n][1] = "if redis.call('GET', KEYS[1]) == ARGV[1] then "
+                         "return redis.call('DEL', KEYS[1]) end return 0";
+            argv[n][2] = "1";
+            argv[n][3] = p->open_key;
+            argv[n][4] = p->ticket_id;
+            argc[n++] = 5;
+        }
+    }
+    return n;
+}
+
+static void finish(struct ingest *in, struct pending *p)
+{
+    struct sb_http_resp resp;
+
+    memset(&resp, 0, sizeof(resp));
+    if (p->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        sb_http_resp_text(&resp, 202, "application/json", p->response, strlen(p->response));
+        ingest_count_accepted(in, p->channel, 0);
+        sb_metric_observe(in->m_produce_seconds, (double)(sb_mono_us() - p->t0_us) / 1e6);
+    } else {
+        ingest_error(in, &resp, p->channel, 503, "unavailable",
+                     "the contact could not be stored durably; retry later", NULL);
+        sb_http_resp_header(&resp, "Retry-After", "5");
+        sb_log_kv(SB_LOG_WARN, "contact not acknowledged by Kafka", "channel", p->channel,
+                  "error", rd_kafka_err2name(p->err), NULL);
+    }
+    sb_metric_add(in->m_inflight, -1);
+    sb_http_async_complete(p->async, &resp);
+}
+
+static void complete_batch(struct sb_completer *c, struct pending *batch)
+{
+    const char *argv[BATCH_MAX * 3][6];
+    int argc[BATCH_MAX * 3];
+    char *bufs[BATCH_MAX * 3][2];
+    const char **argvs[BATCH_MAX * 3];
+    redisReply *replies[BATCH_MAX * 3];
+    size_t n = 0;
+    char err[256];
+
+    for (struct pending *p = batch; p != NULL; p = p->next)
+        n += outcome_commands(c->in, p, &argv[n], &argc[n], &bufs[n]);
+    if (n > 0) {
+        if (c->redis == NULL)
+            c->redis = sb_redis_new(c->in->redis_url, c->in->redis_timeout_ms, err, sizeof(err));
+        for (size_t i = 0; i < n; i++)
+            argvs[i] = argv[i];
+        if (c->redis == NULL || sb_redis_pipeline(c->redis, n, argc, argvs, NULL, replies) != 0) {
+            /* Reservations expire by themselves (PENDING_GRACE_S). */
+            sb_metric_inc(c->in->m_redis_unavailable);
+        } else {
+            for (size_t i = 0; i < n; i++)
+                freeReplyObject(replies[i]);
+        }
+        for (size_t i = 0; i < n; i++) {
+            free(bufs[i][0]);
+            free(bufs[i][1]);
+        }
+    }
+    while (batch != NULL) {
+        struct pending *next = batch->next;
+        finish(c->in, batch);
+        pending_free(batch);
+        batch = next;
+    }
+}
+
+static void *completer_main(void *arg)
+{
+    struct sb_completer *c = arg;
+
+    for (;;) {
+        struct pending *batch, *last;
+        int n = 0;
+
+        pthread_mutex_lock(&c->lock);
+        while (c->head == NULL && !c->stop)
+            pthread_cond_wait(&c->cond, &c->lock);
+        if (c->head == NULL && c->stop) {
+            pthread_mutex_unlock(&c->lock);
+            break;
+        }
+        batch = last = c->head;
+        for (n = 1; last->next != NULL && n < BATCH_MAX; n++)
+            last = last->next;
+        c->head = last->next;
+        if (c->head == NULL)
+            c->tail = &c->head;
+        last->next = NULL;
+        pthread_mutex_unlock(&c->lock);
+        complete_batch(c, batch);
+    }
+    return NULL;
+}
+
+struct sb_completer *sb_completer_new(struct ingest *in, char *errstr, size_t errstr_size)
+{
+    struct sb_completer *c = sb_calloc(1, sizeof(*c));
+
+    c->in = in;
+    c->tail = &c->head;
+    pthread_mutex_init(&c->lock, NULL);
+    pthread_cond_init(&c->cond, NULL);
+    if (pthread_create(&c->thread, NULL, completer_main, c) != 0) {
+        sb_fmt(errstr, errstr_size, "cannot start the completion thread");
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void sb_completer_destroy(struct sb_completer *c)
+{
+    if (c == NULL)
+        return;
+    pthread_mutex_lock(&c->lock);
+    c->stop = 1;
+    pthread_cond_signal(&c->cond);
+    pthread_mutex_unlock(&c->lock);
+    pthread_join(c->thread, NULL);
+    sb_redis_destroy(c->redis);
+    pthread_mutex_destroy(&c->lock);
+    pthread_cond_destroy(&c->cond);
+    free(c);
+}
+
+/* Kafka delivery report (producer poll thread): hand over to the completer. */
+static void delivered(void *opaque, rd_kafka_resp_err_t err)
+{
+    struct pending *p = opaque;
+    struct sb_completer *c = p->in->completer;
+
+    p->err = err;
+    pthread_mutex_lock(&c->lock);
+    *c->tail = p;
+    c->tail = &p->next;
+    pthread_cond_signal(&c->cond);
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* Looks for an earlier outcome of the same contact. Returns 1 when the request was
+ * answered (a replay or one still in progress), 0 to go on. */
+static int replayed(struct ingest *in, struct sb_redis *r, const char *key, const char *channel,
+                    struct sb_http_resp *resp)
+{
+    redisReply *rep = sb_redis_cmdf(r, "GET %s", key);
+    json_t *v = NULL;
+    const char *state;
+    int answered = 0;
+
+    if (rep == NULL || rep->type != REDIS_REPLY_STRING)
+        goto out;
+    v = json_loadb(rep->str, rep->len, 0, NULL);
+    state = json_string_value(json_object_get(v, "s"));
+    if (state != NULL && strcmp(state, "done") == 0) {
+        const char *body = json_string_value(json_object_get(v, "r"));
+        if (body != NULL) {
+            sb_http_resp_text(resp, 202, "application/json", body, strlen(body));
+            ingest_count_accepted(in, channel, 1);
+            answered = 1;
+        }
+    } else {
+        ingest_error(in, resp, channel, 409, "in_progress",
+                     "the same contact is being accepted right now; retry shortly",
+                     "external_id");
+        sb_http_resp_header(resp, "Retry-After", "1");
+        answered = 1;
+    }
+out:
+    json_decref(v);
+    if (rep != NULL)
+        freeReplyObject(rep);
+    return answered;
+}
+
+/* Finds the ticket this contact belongs to: the ticket of a message it replies to,
+ * else the customer's open ticket, else a new one (claimed with SET NX so that two
+ * simultaneous first contacts share it). */
+static void thread_ticket(struct ingest *in, struct sb_redis *r, json_t *contact,
+                          const char *customer_no, struct pending *p)
+{
+    json_t *refs = json_object_get(contact, "references");
+    const char *irt = json_string_value(json_object_get(contact, "in_reply_to"));
+    const char *own = json_string_value(json_object_get(contact, "external_id"));
+    char hash[65], key[KEY_MAX], id[SB_UUID_STRLEN + 1], ttl[24];
+    redisReply *rep;
+    size_t i;
+
+    sb_uuid7_new(id);
+    sb_fmt(p->ticket_id, sizeof(p->ticket_id), "T-%s", id);
+    p->new_ticket = 1;
+    if (r == NULL)
+        return;
+    if (strcmp(p->channel, "email") == 0) {
+        sha256_hex("msgid", own, hash);
+        sb_fmt(p->thread_key, sizeof(p->thread_key), "sb:thread:%s", hash);
+        /* In-Reply-To first, then References from the newest. */
+        for (i = json_array_size(refs) + 1; i-- > 0;) {
+            const char *ref_id = i == json_array_size(refs)
+                                     ? irt
+                                     : json_string_value(json_array_get(refs, i));
+            if (ref_id == NULL)
+                continue;
+            sha256_hex("msgid", ref_id, hash);
+            sb_fmt(key, sizeof(key), "sb:thread:%s", hash);
+            rep = sb_redis_cmdf(r, "GET %s", key);
+            if (rep != NULL && rep->type == REDIS_REPLY_STRING && rep->len < TICKET_MAX) {
+                sb_strlcpy(p->ticket_id, rep->str, sizeof(p->ticket_id));
+                p->new_ticket = 0;
+            }
+            if (rep != NULL)
+                freeReplyObject(rep);
+            if (!p->new_ticket)
+                break;
+        }
+    }
+    sha256_hex("customer", customer_no, hash);
+    sb_fmt(p->open_key, sizeof(p->open_key), "sb:open:%s", hash);
+    if (!p->new_ticket)
+        return;
+    sb_fmt(ttl, sizeof(ttl), "%lld", (long long)in->open_window_s);
+    rep = sb_redis_cmdf(r, "SET %s %s NX EX %s", p->open_key, p->ticket_id, ttl);
+    if (rep != NULL && rep->type == REDIS_REPLY_NIL) {
+        freeReplyObject(rep);
+        rep = sb_redis_cmdf(r, "GET %s", p->open_key);
+        if (rep != NULL && rep->type == REDIS_REPLY_STRING && rep->len < TICKET_MAX) {
+            sb_strlcpy(p->ticket_id, rep->str, sizeof(p->ticket_id));
+            p->new_ticket = 0;
+        }
+    } else if (rep == NULL || rep->type != REDIS_REPLY_STATUS) {
+        p->open_key[0] = '\0';
+    }
+    if (rep != NULL)
+        freeReplyObject(rep);
+}
+
+/* The queue position and wait the router last published for the channel, or NULL. */
+static json_t *queue_estimate(struct ingest *in, struct sb_redis *r, const char *channel)
+{
+    redisReply *rep;
+    json_t *q = NULL;
+    int64_t pos, eta, at;
+
+    if (r == NULL)
+        return NULL;
+    rep = sb_redis_cmdf(r, "HMGET sb:eta:%s position eta_seconds updated_ms", channel);
+    if (rep != NULL && rep->type == REDIS_REPLY_ARRAY && rep->elements == 3 &&
+        rep->element[0]->type == REDIS_REPLY_STRING &&
+        rep->element[1]->type == REDIS_REPLY_STRING &&
+        rep->element[2]->type == REDIS_REPLY_STRING &&
+        sb_parse_int64(rep->element[0]->str, &pos) == 0 &&
+        sb_parse_int64(rep->element[1]->str, &eta) == 0 &&
+        sb_parse_int64(rep->element[2]->str, &at) == 0 &&
+        sb_now_ms() - at <= in->eta_max_age_s * 1000)
+        q = json_pack("{s:I,s:I}", "position", (json_int_t)pos, "eta_seconds", (json_int_t)eta);
+    if (rep != NULL)
+        freeReplyObject(rep);
+    return q;
+}
+
+/* Reserves the idempotency key. Returns 1 when reserved, 0 when another request
+ * holds it (then the caller replays), -1 when Redis is unavailable. */
+static int reserve(struct ingest *in, struct sb_redis *r, struct pending *p)
+{
+    json_t *v = json_pack("{s:s,s:s}", "s", "pending", "r", p->response);
+    char *text = json_dumps(v, JSON_COMPACT);
+    char ttl[24];
+    redisReply *rep;
+    int rc = -1;
+
+    json_decref(v);
+    sb_fmt(ttl, sizeof(ttl), "%lld", (long long)(sb_config_int(in->cfg, "kafka.produce_timeout_ms") / 1000 + PENDING_GRACE_S));
+    rep = sb_redis_cmdf(r, "SET %s %s NX EX %s", p->idem_key, text, ttl);
+    if (rep != NULL)
+        rc = rep->type == REDIS_REPLY_STATUS ? 1 : rep->type == REDIS_REPLY_NIL ? 0 : -1;
+    if (rep != NULL)
+        freeReplyObject(rep);
+    free(text);
+    return rc;
+}
+
+int ingest_contact(struct ingest *in, const struct sb_http_req *req, struct sb_http_resp *resp,
+                   json_t *contact, const char *idem_key)
+{
+    struct pending *p = sb_calloc(1, sizeof(*p));
+    struct sb_redis *r = ingest_redis(in);
+    const char *channel = json_string_value(json_object_get(contact, "channel"));
+    const char *external_id = json_string_value(json_object_get(contact, "external_id"));
+    const char *traceparent = sb_http_req_header(req, "traceparent");
+    char customer_no[128], hash[65], contact_id[40], trace[SB_TRACE_ID_STRLEN + 1] = "";
+    enum sb_identity_source source;
+    struct sb_event ev;
+    json_t *body, *queue;
+    char *buf = NULL;
+    size_t len;
+    int rc;
+
+    p->in = in;
+    p->t0_us = sb_mono_us();
+    sb_strlcpy(p->channel, channel, sizeof(p->channel));
+    /* The contact id is derived from the idempotency identity, so that a replay that
+     * slips past deduplication (Redis lost) is still recognisable downstream. */
+    sha256_hex(channel, idem_key ? idem_key : external_id, hash);
+    sb_fmt(contact_id, sizeof(contact_id), "c-%.32s", hash);
+    if (r != NULL) {
+        sb_fmt(p->idem_key, sizeof(p->idem_key), "sb:idem:%s", hash);
+        if (replayed(in, r, p->idem_key, channel, resp)) {
+            json_decref(contact);
+            pending_free(p);
+            return 0;
+        }
+    }
+    if (ingest_identity_resolve(in, json_object_get(contact, "customer"), customer_no,
+                                sizeof(customer_no), &source) != 0) {
+        ingest_error(in, resp, channel, 400, "invalid", "no customer identity", "customer");
+        json_decref(contact);
+        pending_free(p);
+        return 0;
+    }
+    thread_ticket(in, r, contact, customer_no, p);
+    queue = queue_estimate(in, r, channel);
+    body = json_pack("{s:s,s:s,s:o}", "ticket_id", p->ticket_id, "contact_id", contact_id,
+                     "queue", queue ? queue : json_null());
+    p->response = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(body);
+    if (r != NULL) {
+        rc = reserve(in, r, p);
+        if (rc == 0 && replayed(in, r, p->idem_key, channel, resp)) {
+            json_decref(contact);
+            pending_free(p);
+            return 0;
+        }
+        if (rc < 0)
+            p->idem_key[0] = '\0';
+    } else {
+        p->idem_key[0] = '\0';
+        sb_metric_inc(in->m_redis_unavailable);
+    }
+
+    /* W3C traceparent "00-<trace id>-<span id>-<flags>" carries the trace from the
+     * caller; otherwise a new trace starts here. */
+    if (traceparent != NULL && strlen(traceparent) >= 35 && traceparent[2] == '-') {
+        sb_fmt(trace, sizeof(trace), "%.32s", traceparent + 3);
+        if (!sb_trace_id_valid(trace))
+            trace[0] = '\0';
+    }
+    json_object_set_new(contact, "contact_id", json_string(contact_id));
+    json_object_set_new(contact, "customer_key", json_string(customer_no));
+    json_object_set_new(contact, "customer_resolution",
+                        json_string(sb_identity_source_str(source)));
+    json_object_set_new(contact, "new_ticket", json_boolean(p->new_ticket));
+    {
+        char now[SB_TIME_STRLEN + 1];
+        sb_time_format_ms(sb_now_ms(), now);
+        json_object_set_new(contact, "received_at", json_string(now));
+    }
+    if (idem_key != NULL)
+        json_object_set_new(contact, "idempotency_key", json_string(idem_key));
+    rc = sb_event_init(&ev, "contact.received", in->producer_name, p->ticket_id,
+                       trace[0] ? trace : NULL, contact);
+    contact = NULL; /* owned by ev */
+    if (rc == 0)
+        buf = sb_event_encode(&ev, &len);
+    sb_event_clear(&ev);
+    if (buf == NULL) {
+        ingest_error(in, resp, channel, 400, "invalid", "the contact cannot be encoded", "body");
+        p->err = RD_KAFKA_RESP_ERR__BAD_MSG;
+        goto undo;
+    }
+    p->async = sb_http_req_suspend(req);
+    sb_metric_add(in->m_inflight, 1);
+    rc = sb_producer_send(in->producer, SB_TOPIC_CONTACTS, customer_no, strlen(customer_no), buf,
+                          len, delivered, p);
+    free(buf);
+    if (rc != 0) {
+        /* Not enqueued: the delivery callback will not run; answer through the
+         * completer so that the reservation is undone the same way. */
+        delivered(p, rc == SB_E_FATAL ? RD_KAFKA_RESP_ERR__FATAL : RD_KAFKA_RESP_ERR__QUEUE_FULL);
+    }
+    return SB_HTTP_SUSPENDED;
+undo:
+    if (r != NULL && p->idem_key[0]) {
+        redisReply *rep = sb_redis_cmdf(r, "DEL %s", p->idem_key);
+        if (rep != NULL)
+            freeReplyObject(rep);
+    }
+    pending_free(p);
+    return 0;
+}
