@@ -1,0 +1,144 @@
+"""Helpers for the sb-ingest integration tests: start the service on test ports against
+the local stack, sign and send requests, read what it produced from Kafka."""
+import hashlib
+import hmac
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+ROOT = os.environ.get("SB_REPO_ROOT") or os.path.abspath(
+    os.path.join(os.path.dirname(__file__), "..", ".."))
+BIN = os.environ.get("SB_BIN_DIR") or os.path.join(ROOT, "build", "bin")
+BROKERS = os.environ.get("SB_KAFKA_BROKERS", "127.0.0.1:19092")
+PG = dict(host="127.0.0.1", port="15432", user="switchboard", password="switchboard",
+          db="switchboard")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Ingest:
+    """A running sb-ingest on free ports (stopped with SIGTERM)."""
+
+    def __init__(self, **env):
+        self.port, self.admin = free_port(), free_port()
+        self.log = tempfile.NamedTemporaryFile(prefix="sb-ingest-", suffix=".log", delete=False)
+        e = dict(os.environ, SB_HTTP_PORT=str(self.port), SB_ADMIN_PORT=str(self.admin),
+                 SB_LOG_LEVEL="info")
+        e.update({k: str(v) for k, v in env.items()})
+        self.proc = subprocess.Popen([os.path.join(BIN, "sb-ingest")], env=e,
+                                     stdout=self.log, stderr=self.log)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("sb-ingest exited %s: %s" % (self.proc.returncode, self.logs()))
+            try:
+                if urllib.request.urlopen("http://127.0.0.1:%d/readyz" % self.admin,
+                                          timeout=2).status == 200:
+                    return
+            except (urllib.error.URLError, ConnectionError, OSError):
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("sb-ingest not ready: " + self.logs())
+
+    def logs(self):
+        with open(self.log.name, encoding="utf-8", errors="replace") as f:
+            return f.read()
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            rc = self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = -9
+        os.unlink(self.log.name)
+        return rc
+
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.port, path)
+
+
+def sign(secret, body, t=None):
+    t = str(int(time.time()) if t is None else t)
+    mac = hmac.new(secret.encode(), t.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return "t=%s,v1=%s" % (t, mac)
+
+
+def request(url, body=None, headers=None, method=None, timeout=30):
+    """Returns (status, parsed JSON or text, headers)."""
+    req = urllib.request.Request(url, data=body, headers=headers or {},
+                                 method=method or ("POST" if body is not None else "GET"))
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            raw, status, hdrs = r.read(), r.status, dict(r.headers)
+    except urllib.error.HTTPError as e:
+        raw, status, hdrs = e.read(), e.code, dict(e.headers)
+    try:
+        return status, json.loads(raw), hdrs
+    except ValueError:
+        return status, raw.decode("utf-8", "replace"), hdrs
+
+
+def post_signed(ingest, path, obj_or_bytes, secret, content_type="application/json",
+                headers=None, t=None):
+    body = obj_or_bytes if isinstance(obj_or_bytes, bytes) else \
+        json.dumps(obj_or_bytes, ensure_ascii=False).encode()
+    h = {"Content-Type": content_type, "X-SB-Signature": sign(secret, body, t)}
+    h.update(headers or {})
+    return request(ingest.url(path), body, h)
+
+
+def consume(topic, timeout=20):
+    """Every event currently in topic (from the beginning), parsed."""
+    out = subprocess.run(["kcat", "-b", BROKERS, "-C", "-t", topic, "-o", "beginning", "-e",
+                          "-q", "-f", "%k\\t%s\\n"],
+                         capture_output=True, timeout=timeout, check=False).stdout
+    events = []
+    for line in out.decode("utf-8", "replace").splitlines():
+        if "\t" not in line:
+            continue
+        key, value = line.split("\t", 1)
+        try:
+            ev = json.loads(value)
+        except ValueError:
+            continue
+        ev["_key"] = key
+        events.append(ev)
+    return events
+
+
+def wait_events(topic, pred, count=1, timeout=20):
+    deadline = time.time() + timeout
+    found = []
+    while time.time() < deadline:
+        found = [e for e in consume(topic) if pred(e)]
+        if len(found) >= count:
+            return found
+        time.sleep(0.3)
+    return found
+
+
+def psql(sql):
+    env = dict(os.environ, PGPASSWORD=PG["password"])
+    return subprocess.run(["psql", "-h", PG["host"], "-p", PG["port"], "-U", PG["user"], "-d",
+                           PG["db"], "-tAq", "-v", "ON_ERROR_STOP=1", "-c", sql], env=env,
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
+def sbctl(*args):
+    return subprocess.run([os.path.join(BIN, "sbctl")] + list(args), capture_output=True,
+                          text=True, check=True).stdout.strip()
+
+
+def kcat_available():
+    return shutil.which("kcat") is not None
