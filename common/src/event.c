@@ -336,10 +336,12 @@ int sb_event_decode(const char *buf, size_t len, struct sb_event *ev, char *errs
     root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
     if (root == NULL) {
         sb_fmt(errstr, errstr_size, "invalid JSON at byte %d: %s", jerr.position, jerr.text);
+        rc = SB_E_PARSE;
         goto out;
     }
     if (!json_is_object(root)) {
         sb_fmt(errstr, errstr_size, "event must be a JSON object");
+        rc = SB_E_PARSE;
         goto out;
     }
     json_object_foreach(root, k, j)

@@ -523,7 +523,7 @@ static char *base64(const void *data, size_t len)
 }
 
 int sb_dlq_send(struct sb_producer *p, const char *stage, const rd_kafka_message_t *rkm,
-                const char *reason, int timeout_ms)
+                const char *reason, const char *detail, int timeout_ms)
 {
     struct sb_event ev;
     json_t *payload = json_object();
@@ -531,15 +531,21 @@ int sb_dlq_send(struct sb_producer *p, const char *stage, const rd_kafka_message
     json_t *text;
     unsigned char digest[SHA256_DIGEST_LENGTH];
     char hex[2 * SHA256_DIGEST_LENGTH + 1];
+    char stage_id[64];
     char *b64 = NULL, *buf = NULL;
-    size_t len;
+    size_t len, keep = rkm->len <= SB_DLQ_RAW_MAX ? rkm->len : SB_DLQ_RAW_MAX;
     int rc;
 
+    /* The stage name without its version ("sb-triage/0.1.0" → "sb-triage"). */
+    sb_fmt(stage_id, sizeof(stage_id), "%.*s", (int)strcspn(stage, "/"), stage);
     json_object_set_new(origin, "topic", json_string(rd_kafka_topic_name(rkm->rkt)));
     json_object_set_new(origin, "partition", json_integer(rkm->partition));
     json_object_set_new(origin, "offset", json_integer(rkm->offset));
-    json_object_set_new(payload, "stage", json_string(stage));
+    json_object_set_new(payload, "stage", json_string(stage_id));
     json_object_set_new(payload, "reason", json_string(reason));
+    text = json_stringn(detail && detail[0] ? detail : reason,
+                        strnlen(detail && detail[0] ? detail : reason, 2000));
+    json_object_set_new(payload, "detail", text ? text : json_string(reason));
     json_object_set_new(payload, "origin", origin);
     if (rkm->key != NULL) {
         /* The key may identify a person: keep only its hash. */
@@ -547,14 +553,15 @@ int sb_dlq_send(struct sb_producer *p, const char *stage, const rd_kafka_message
         sb_hex(digest, sizeof(digest), hex);
         json_object_set_new(payload, "key_sha256", json_string(hex));
     }
-    text = rkm->len <= SB_EVENT_MAX_BYTES ? json_stringn(rkm->payload, rkm->len) : NULL;
+    text = json_stringn(rkm->payload, keep);
     if (text != NULL) {
         json_object_set_new(payload, "raw_text", text);
     } else {
-        b64 = base64(rkm->payload, rkm->len <= SB_EVENT_MAX_BYTES ? rkm->len : SB_EVENT_MAX_BYTES);
+        b64 = base64(rkm->payload, keep);
         json_object_set_new(payload, "raw_base64", json_string(b64));
     }
     json_object_set_new(payload, "raw_size", json_integer((json_int_t)rkm->len));
+    json_object_set_new(payload, "raw_truncated", json_boolean(keep < rkm->len));
     if (sb_event_init(&ev, "dlq.entry", stage, NULL, NULL, payload) != 0) {
         sb_event_clear(&ev);
         free(b64);

@@ -134,17 +134,18 @@ static void pending_add(struct sb_stage *s, rd_kafka_message_t *rkm)
     s->pending.msgs[s->pending.n++] = rkm;
 }
 
-static int to_dlq(struct sb_stage *s, const rd_kafka_message_t *rkm, const char *reason)
+static int to_dlq(struct sb_stage *s, const rd_kafka_message_t *rkm, const char *reason,
+                  const char *detail)
 {
     int delay = 50;
 
-    while (sb_dlq_send(s->producer, s->opts.name, rkm, reason, 10000) != 0) {
+    while (sb_dlq_send(s->producer, s->opts.name, rkm, reason, detail, 10000) != 0) {
         if (sb_producer_fatal(s->producer) || backoff(s, &delay) != 0)
             return SB_E_STATE;
     }
     count(s->m_dlq);
     sb_log_kv(SB_LOG_WARN, "message sent to the dead-letter topic", "topic",
-              rd_kafka_topic_name(rkm->rkt), "reason", reason, NULL);
+              rd_kafka_topic_name(rkm->rkt), "reason", reason, "detail", detail, NULL);
     return 0;
 }
 
@@ -158,9 +159,14 @@ static int handle_one(struct sb_stage *s, rd_kafka_message_t *rkm)
     int delay = 50;
     int rc = 0;
 
-    if (sb_event_decode(rkm->payload, rkm->len, &ev, reason, sizeof(reason)) != 0) {
+    rc = sb_event_decode(rkm->payload, rkm->len, &ev, reason, sizeof(reason));
+    if (rc != 0) {
         sb_event_clear(&ev);
-        rc = to_dlq(s, rkm, reason);
+        rc = to_dlq(s, rkm,
+                    rc == SB_E_PARSE    ? SB_DLQ_NOT_JSON
+                    : rc == SB_E_TOOBIG ? SB_DLQ_TOO_LARGE
+                                        : SB_DLQ_INVALID_ENVELOPE,
+                    reason);
         goto done;
     }
     for (;;) {
@@ -180,7 +186,7 @@ static int handle_one(struct sb_stage *s, rd_kafka_message_t *rkm)
         return 0;
     }
     if (r == SB_STAGE_INVALID)
-        rc = to_dlq(s, rkm, reason[0] ? reason : "rejected by the stage");
+        rc = to_dlq(s, rkm, SB_DLQ_INVALID_PAYLOAD, reason[0] ? reason : "rejected by the stage");
 done:
     if (rc == 0) {
         /* Earlier buffered effects must be durable before a later offset is stored. */

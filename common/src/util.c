@@ -35,6 +35,8 @@ const char *sb_strerror(int err)
         return "conflict";
     case SB_E_UNAVAIL:
         return "dependency unavailable";
+    case SB_E_PARSE:
+        return "not parseable";
     default:
         return "unknown error";
     }

@@ -142,3 +142,29 @@ def sbctl(*args):
 
 def kcat_available():
     return shutil.which("kcat") is not None
+
+
+def request_oversize(url, body, headers):
+    """Sends a body the server refuses before reading it (413): the server may close
+    while the body is still being written, so the response is read after a failed send."""
+    import http.client
+    import urllib.parse
+    u = urllib.parse.urlparse(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+    conn.putrequest("POST", u.path)
+    for k, v in headers.items():
+        conn.putheader(k, v)
+    conn.putheader("Content-Length", str(len(body)))
+    conn.endheaders()
+    try:
+        conn.send(body)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    try:
+        r = conn.getresponse()
+        status, raw = r.status, r.read()
+    except (ConnectionResetError, http.client.RemoteDisconnected):
+        return None, None
+    finally:
+        conn.close()
+    return status, json.loads(raw)

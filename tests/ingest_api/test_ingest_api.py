@@ -210,9 +210,9 @@ class IngestApi(unittest.TestCase):
                                       "X-SB-Signature": h.sign(API, body)})
                 self.assert_refused(st, b, status, field)
         big = json.dumps(self.contact("bad-big", body="x" * (2 * 1024 * 1024))).encode()
-        st, b, _ = h.request(self.ingest.url("/v1/contacts"), big,
-                             {"Content-Type": "application/json",
-                              "X-SB-Signature": h.sign(API, big)})
+        st, b = h.request_oversize(self.ingest.url("/v1/contacts"), big,
+                                   {"Content-Type": "application/json",
+                                    "X-SB-Signature": h.sign(API, big)})
         self.assert_refused(st, b, 413)
         c = self.contact("bad-sig")
         raw = json.dumps(c).encode()

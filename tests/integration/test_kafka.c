@@ -212,7 +212,8 @@ static void test_dlq_entry(void **state)
     fake.key_len = 11;
     fake.payload = "{not json \xff";
     fake.len = 12;
-    assert_int_equal(sb_dlq_send(p, "sb-itest", &fake, "invalid JSON at byte 1", 10000), 0);
+    assert_int_equal(
+        sb_dlq_send(p, "sb-itest/0.1.0", &fake, SB_DLQ_NOT_JSON, "invalid JSON at byte 1", 10000), 0);
 
     t0 = sb_mono_ms();
     while (!found && sb_mono_ms() - t0 < 20000) {
@@ -229,7 +230,24 @@ static void test_dlq_entry(void **state)
                 assert_string_equal(ev.type, "dlq.entry");
                 assert_int_equal(json_integer_value(json_object_get(origin, "offset")), 42);
                 assert_string_equal(json_string_value(json_object_get(ev.payload, "reason")),
+                                    "not_json");
+                assert_string_equal(json_string_value(json_object_get(ev.payload, "detail")),
                                     "invalid JSON at byte 1");
+                assert_string_equal(json_string_value(json_object_get(ev.payload, "stage")),
+                                    "sb-itest");
+                {
+                    /* The entry itself satisfies proto/events/dlq.entry.schema.json. */
+                    char *text = sb_event_encode(&ev, NULL);
+                    char cmd[512];
+                    FILE *f;
+                    snprintf(cmd, sizeof(cmd), "/usr/bin/python3 %s/tests/contract/validate_event.py %s/proto/events - >/dev/null",
+                             tu_env("SB_REPO_ROOT", "."), tu_env("SB_REPO_ROOT", "."));
+                    f = popen(cmd, "w");
+                    assert_non_null(f);
+                    fprintf(f, "%s\n", text);
+                    assert_int_equal(pclose(f), 0);
+                    free(text);
+                }
                 assert_non_null(json_object_get(ev.payload, "raw_base64"));
                 assert_int_equal(rkm->key_len, 11);
                 assert_null(strstr(rkm->payload, "13812345678"));

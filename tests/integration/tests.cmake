@@ -5,3 +5,5 @@ foreach(t kafka redis stage)
                 ${PROJECT_SOURCE_DIR}/tests/testutil.c
         LABEL integration TIMEOUT 180)
 endforeach()
+sb_add_script_test(NAME itest_stack COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/stack_test.sh
+    LABEL integration TIMEOUT 90)

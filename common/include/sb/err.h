@@ -14,6 +14,7 @@ enum sb_err {
     SB_E_STATE = -7,     /* operation not valid in the current state */
     SB_E_CONFLICT = -8,  /* duplicate or conflicting effect */
     SB_E_UNAVAIL = -9,   /* a dependency is down */
+    SB_E_PARSE = -10,    /* input is not parseable at all (e.g. not JSON) */
 };
 
 /* Returns a static, human-readable description of an sb_err code. */

@@ -66,7 +66,8 @@ json_t *sb_event_to_json(const struct sb_event *ev);
 
 /* Decodes and validates an envelope (required fields, formats, payload object,
  * no unknown envelope keys, no duplicate keys, size cap). On success ev owns its
- * payload. Returns 0 or SB_E_INVAL/SB_E_TOOBIG with errstr naming the field. */
+ * payload. Returns 0, SB_E_PARSE (not a JSON object), SB_E_TOOBIG, or SB_E_INVAL (an
+ * envelope field missing or malformed) with errstr naming the field. */
 int sb_event_decode(const char *buf, size_t len, struct sb_event *ev, char *errstr,
                     size_t errstr_size);
 

@@ -96,10 +96,23 @@ int sb_consumer_commit(struct sb_consumer *c);
 /* Number of partitions currently assigned (for /readyz and tests). */
 int sb_consumer_assigned(struct sb_consumer *c);
 
-/* Sends rkm's raw bytes to sb.dlq.v1 as a dlq.entry event (reason, stage, origin
- * topic/partition/offset) keyed by the original key, and waits for the ack.
- * Headers of the original are not copied. Returns 0 when durable. */
+/* Why a message went to the DLQ (proto/events/dlq.entry.schema.json). */
+#define SB_DLQ_NOT_JSON "not_json"
+#define SB_DLQ_INVALID_ENVELOPE "invalid_envelope"
+#define SB_DLQ_UNKNOWN_TYPE "unknown_type"
+#define SB_DLQ_INVALID_PAYLOAD "invalid_payload"
+#define SB_DLQ_UNSUPPORTED_SCHEMA "unsupported_schema"
+#define SB_DLQ_TOO_LARGE "too_large"
+#define SB_DLQ_PROCESSING_FAILED "processing_failed"
+/* The most of the original message kept in a DLQ entry. */
+#define SB_DLQ_RAW_MAX (512 * 1024)
+
+/* Sends rkm's raw bytes (up to SB_DLQ_RAW_MAX) to sb.dlq.v1 as a dlq.entry event with
+ * the reason (one of SB_DLQ_*), the detail (the error, naming the field), the stage and
+ * the origin topic/partition/offset, keyed by the original key, and waits for the ack.
+ * Headers of the original are not copied; the payload holds only a hash of the key.
+ * Returns 0 when durable. */
 int sb_dlq_send(struct sb_producer *p, const char *stage, const rd_kafka_message_t *rkm,
-                const char *reason, int timeout_ms);
+                const char *reason, const char *detail, int timeout_ms);
 
 #endif
