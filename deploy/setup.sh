@@ -20,11 +20,11 @@ packages=(
     build-essential gcc clang clang-format cmake ninja-build pkg-config make git
     # libraries the C code links
     librdkafka-dev libhiredis-dev libjansson-dev libmicrohttpd-dev libssl-dev libpq-dev
-    libcmocka-dev libhyperscan-dev libgmime-3.0-dev
+    libcmocka-dev libhyperscan-dev libgmime-3.0-dev libexpat1-dev libclang-rt-14-dev
     # the local stack and its clients
     postgresql postgresql-client redis-server redis-tools default-jre-headless maven kcat
     # scripts and tests
-    python3 python3-jsonschema python3-yaml curl ca-certificates procps util-linux
+    python3 python3-jsonschema python3-yaml curl ca-certificates procps util-linux wrk
 )
 
 log() { echo "setup: $*"; }

@@ -12,11 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NKINDS 5
+#define NKINDS SB_IDENTITY_KINDS
 #define CACHE_TTL_S "86400"
 
-static const char *const kinds[NKINDS] = {"customer_no", "phone", "email", "wechat_openid",
-                                          "social_id"};
+const char *const sb_identity_kinds[SB_IDENTITY_KINDS] = {"customer_no", "phone", "email",
+                                                         "wechat_openid", "social_id"};
+#define kinds sb_identity_kinds
 
 static const char *const sql_lookup =
     "SELECT customer_no FROM customer_identities WHERE kind = $1 AND value = $2";
@@ -68,24 +69,6 @@ void sb_identity_cache_key(const char *kind, const char *value, char *out, size_
     char hex[65];
     digest_hex("identity", value, hex);
     sb_fmt(out, outsz, "sb:ident:%s:%s", kind, hex);
-}
-
-static int cache_get(struct sb_redis *r, const char *kind, const char *value, char *out,
-                     size_t outsz)
-{
-    char key[128];
-    redisReply *rep;
-    int found = 0;
-
-    sb_identity_cache_key(kind, value, key, sizeof(key));
-    rep = sb_redis_cmdf(r, "GET %s", key);
-    if (rep != NULL && rep->type == REDIS_REPLY_STRING && rep->len < outsz) {
-        sb_strlcpy(out, rep->str, outsz);
-        found = 1;
-    }
-    if (rep != NULL)
-        freeReplyObject(rep);
-    return found;
 }
 
 static void cache_put(struct sb_redis *r, const char *kind, const char *value,
@@ -151,7 +134,8 @@ static int crm_link(struct sb_pg *pg, json_t *customer, const char *customer_no)
     return 0;
 }
 
-int ingest_identity_resolve(struct ingest *in, json_t *customer, char *out, size_t outsz,
+int ingest_identity_resolve(struct ingest *in, json_t *customer,
+                            const char *const cached[SB_IDENTITY_KINDS], char *out, size_t outsz,
                             enum sb_identity_source *source)
 {
     struct sb_redis *r = ingest_redis(in);
@@ -167,7 +151,8 @@ int ingest_identity_resolve(struct ingest *in, json_t *customer, char *out, size
             first_kind = kinds[i];
             first_value = v;
         }
-        if (r != NULL && cache_get(r, kinds[i], v, out, outsz)) {
+        if (cached != NULL && cached[i] != NULL && strlen(cached[i]) < outsz) {
+            sb_strlcpy(out, cached[i], outsz);
             *source = SB_IDENTITY_CACHE;
             return 0;
         }

@@ -27,10 +27,18 @@ void sb_identity_provisional_no(const char *kind, const char *value, char *out, 
 /* The Redis key caching an identity: "sb:ident:<kind>:<sha256 hex of value>". Pure. */
 void sb_identity_cache_key(const char *kind, const char *value, char *out, size_t outsz);
 
+/* The identity kinds, strongest first (customer_no, phone, email, wechat_openid,
+ * social_id). */
+#define SB_IDENTITY_KINDS 5
+extern const char *const sb_identity_kinds[SB_IDENTITY_KINDS];
+
 /* Resolves the customer of a normalized "customer" object (borrowed) into out
- * (customer number). Returns 0 (with *source set) or SB_E_INVAL when it has no
- * identity. Runs on an HTTP worker thread. */
-int ingest_identity_resolve(struct ingest *in, json_t *customer, char *out, size_t outsz,
+ * (customer number). cached[i] is what the Redis cache held for the identity of kind
+ * sb_identity_kinds[i] (NULL: absent or not looked up); the caller fetched them in one
+ * pipeline. Returns 0 (with *source set) or SB_E_INVAL when it has no identity. Runs on
+ * an HTTP worker thread. */
+int ingest_identity_resolve(struct ingest *in, json_t *customer,
+                            const char *const cached[SB_IDENTITY_KINDS], char *out, size_t outsz,
                             enum sb_identity_source *source);
 
 /* Text of a source for the event payload ("cache", "crm", "provisional", "deferred"). */

@@ -46,6 +46,7 @@ struct ingest {
     int64_t thread_ttl_s;
     int64_t eta_max_age_s;
     int max_depth;
+    int noop_endpoint;
     struct sb_contact_limits limits;
 
     pthread_key_t worker_key;
@@ -94,6 +95,9 @@ int ingest_handle(void *ctx, const struct sb_http_req *req, struct sb_http_resp 
  * to (email), may be NULL. */
 int ingest_contact(struct ingest *in, const struct sb_http_req *req, struct sb_http_resp *resp,
                    json_t *contact, const char *idem_key);
+
+/* Registers intake's Lua scripts on a new Redis connection (intake.c). */
+void ingest_redis_scripts(struct sb_redis *r);
 
 /* Produces an agent/supervisor action event and waits for its acknowledgement
  * (actions.c). */

@@ -14,6 +14,7 @@
 #include "sb/log.h"
 #include "sb/util.h"
 
+#include <assert.h>
 #include <openssl/sha.h>
 #include <stdlib.h>
 #include <string.h>
@@ -266,112 +267,159 @@ static void delivered(void *opaque, rd_kafka_resp_err_t err)
     pthread_mutex_unlock(&c->lock);
 }
 
-/* Looks for an earlier outcome of the same contact. Returns 1 when the request was
- * answered (a replay or one still in progress), 0 to go on. */
-static int replayed(struct ingest *in, struct sb_redis *r, const char *key, const char *channel,
-                    struct sb_http_resp *resp)
+/* Answers from an earlier outcome of the same contact (the idempotency record):
+ * a finished one is replayed (same 202 body), one still in progress gets 409. */
+static void replay(struct ingest *in, const char *value, size_t len, const char *channel,
+                   struct sb_http_resp *resp)
 {
-    redisReply *rep = sb_redis_cmdf(r, "GET %s", key);
-    json_t *v = NULL;
-    const char *state;
-    int answered = 0;
+    json_t *v = json_loadb(value, len, 0, NULL);
+    const char *state = json_string_value(json_object_get(v, "s"));
+    const char *body = json_string_value(json_object_get(v, "r"));
 
-    if (rep == NULL || rep->type != REDIS_REPLY_STRING)
-        goto out;
-    v = json_loadb(rep->str, rep->len, 0, NULL);
-    state = json_string_value(json_object_get(v, "s"));
-    if (state != NULL && strcmp(state, "done") == 0) {
-        const char *body = json_string_value(json_object_get(v, "r"));
-        if (body != NULL) {
-            sb_http_resp_text(resp, 202, "application/json", body, strlen(body));
-            ingest_count_accepted(in, channel, 1);
-            answered = 1;
-        }
+    if (state != NULL && strcmp(state, "done") == 0 && body != NULL) {
+        sb_http_resp_text(resp, 202, "application/json", body, strlen(body));
+        ingest_count_accepted(in, channel, 1);
     } else {
         ingest_error(in, resp, channel, 409, "in_progress",
                      "the same contact is being accepted right now; retry shortly",
                      "external_id");
         sb_http_resp_header(resp, "Retry-After", "1");
-        answered = 1;
     }
-out:
     json_decref(v);
-    if (rep != NULL)
-        freeReplyObject(rep);
-    return answered;
 }
 
-/* Finds the ticket this contact belongs to: the ticket of a message it replies to,
- * else the customer's open ticket, else a new one (claimed with SET NX so that two
- * simultaneous first contacts share it). */
-static void thread_ticket(struct ingest *in, struct sb_redis *r, json_t *contact,
-                          const char *customer_no, struct pending *p)
-{
-    json_t *refs = json_object_get(contact, "references");
-    const char *irt = json_string_value(json_object_get(contact, "in_reply_to"));
-    const char *own = json_string_value(json_object_get(contact, "external_id"));
-    char hash[65], key[KEY_MAX], id[SB_UUID_STRLEN + 1], ttl[24];
-    redisReply *rep;
-    size_t i;
+/* Reservation, atomically: if the contact is already known, return its record;
+ * otherwise take the ticket (the replied-to one, else the customer's open ticket, else
+ * a new one claimed for the customer) and record the contact as pending with its
+ * answer. KEYS: idempotency key, open-ticket key. ARGV: new ticket id, open-ticket TTL,
+ * pending TTL, replied-to ticket or "", answer prefix, answer suffix. */
+static const char *const reserve_lua =
+    "local cur = redis.call('GET', KEYS[1])\n"
+    "if cur then return {0, cur} end\n"
+    "local t = ARGV[4]\n"
+    "local new = 0\n"
+    "if t == '' then\n"
+    "  t = redis.call('GET', KEYS[2])\n"
+    "  if not t then\n"
+    "    redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2])\n"
+    "    t = ARGV[1]\n"
+    "    new = 1\n"
+    "  end\n"
+    "end\n"
+    "local body = ARGV[5] .. t .. ARGV[6]\n"
+    "redis.call('SET', KEYS[1], cjson.encode({s = 'pending', r = body}), 'EX', ARGV[3])\n"
+    "return {1, t, new, body}\n";
 
-    sb_uuid7_new(id);
-    sb_fmt(p->ticket_id, sizeof(p->ticket_id), "T-%s", id);
-    p->new_ticket = 1;
-    if (r == NULL)
-        return;
-    if (strcmp(p->channel, "email") == 0) {
-        sha256_hex("msgid", own, hash);
-        sb_fmt(p->thread_key, sizeof(p->thread_key), "sb:thread:%s", hash);
+#define SCRIPT_RESERVE 0
+
+void ingest_redis_scripts(struct sb_redis *r)
+{
+    int idx = sb_redis_script_add(r, reserve_lua);
+    (void)idx;
+    assert(idx == SCRIPT_RESERVE);
+}
+
+/* What one pipeline of reads tells about a contact. */
+struct lookup {
+    redisReply *replies[2 + SB_IDENTITY_KINDS + 12];
+    size_t n;
+    redisReply *idem;                          /* GET of the idempotency key */
+    const char *cached[SB_IDENTITY_KINDS];     /* identity cache hits */
+    const char *thread_ticket;                 /* ticket of a replied-to message */
+    redisReply *eta;                           /* HMGET of the channel's estimate */
+};
+
+static void lookup_free(struct lookup *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        if (l->replies[i] != NULL)
+            freeReplyObject(l->replies[i]);
+    }
+    memset(l, 0, sizeof(*l));
+}
+
+/* Reads everything intake needs from Redis in one round trip. Returns 0 or SB_E_IO. */
+static int lookup(struct sb_redis *r, json_t *contact, const char *idem_key, const char *channel,
+                  struct lookup *l)
+{
+    enum { MAXC = 2 + SB_IDENTITY_KINDS + 12 };
+    char keys[MAXC][128];
+    const char *argvs_store[MAXC][5];
+    const char **argvs[MAXC];
+    int argcs[MAXC];
+    int ident_at[SB_IDENTITY_KINDS], thread_from = -1, nthread = 0, eta_at;
+    json_t *cust = json_object_get(contact, "customer");
+    size_t n = 0;
+
+    memset(l, 0, sizeof(*l));
+    argvs_store[n][0] = "GET";
+    argvs_store[n][1] = idem_key;
+    argcs[n++] = 2;
+    for (int i = 0; i < SB_IDENTITY_KINDS; i++) {
+        const char *v = json_string_value(json_object_get(cust, sb_identity_kinds[i]));
+        ident_at[i] = -1;
+        if (v == NULL)
+            continue;
+        sb_identity_cache_key(sb_identity_kinds[i], v, keys[n], sizeof(keys[n]));
+        argvs_store[n][0] = "GET";
+        argvs_store[n][1] = keys[n];
+        argcs[n] = 2;
+        ident_at[i] = (int)n++;
+    }
+    if (strcmp(channel, "email") == 0) {
         /* In-Reply-To first, then References from the newest. */
-        for (i = json_array_size(refs) + 1; i-- > 0;) {
-            const char *ref_id = i == json_array_size(refs)
-                                     ? irt
-                                     : json_string_value(json_array_get(refs, i));
-            if (ref_id == NULL)
+        json_t *refs = json_object_get(contact, "references");
+        const char *irt = json_string_value(json_object_get(contact, "in_reply_to"));
+        char hash[65];
+        thread_from = (int)n;
+        for (size_t i = json_array_size(refs) + 1; i-- > 0 && nthread < 10;) {
+            const char *ref = i == json_array_size(refs) ? irt
+                                                         : json_string_value(json_array_get(refs, i));
+            if (ref == NULL)
                 continue;
-            sha256_hex("msgid", ref_id, hash);
-            sb_fmt(key, sizeof(key), "sb:thread:%s", hash);
-            rep = sb_redis_cmdf(r, "GET %s", key);
-            if (rep != NULL && rep->type == REDIS_REPLY_STRING && rep->len < TICKET_MAX) {
-                sb_strlcpy(p->ticket_id, rep->str, sizeof(p->ticket_id));
-                p->new_ticket = 0;
-            }
-            if (rep != NULL)
-                freeReplyObject(rep);
-            if (!p->new_ticket)
-                break;
+            sha256_hex("msgid", ref, hash);
+            sb_fmt(keys[n], sizeof(keys[n]), "sb:thread:%s", hash);
+            argvs_store[n][0] = "GET";
+            argvs_store[n][1] = keys[n];
+            argcs[n++] = 2;
+            nthread++;
         }
     }
-    sha256_hex("customer", customer_no, hash);
-    sb_fmt(p->open_key, sizeof(p->open_key), "sb:open:%s", hash);
-    if (!p->new_ticket)
-        return;
-    sb_fmt(ttl, sizeof(ttl), "%lld", (long long)in->open_window_s);
-    rep = sb_redis_cmdf(r, "SET %s %s NX EX %s", p->open_key, p->ticket_id, ttl);
-    if (rep != NULL && rep->type == REDIS_REPLY_NIL) {
-        freeReplyObject(rep);
-        rep = sb_redis_cmdf(r, "GET %s", p->open_key);
-        if (rep != NULL && rep->type == REDIS_REPLY_STRING && rep->len < TICKET_MAX) {
-            sb_strlcpy(p->ticket_id, rep->str, sizeof(p->ticket_id));
-            p->new_ticket = 0;
-        }
-    } else if (rep == NULL || rep->type != REDIS_REPLY_STATUS) {
-        p->open_key[0] = '\0';
+    sb_fmt(keys[n], sizeof(keys[n]), "sb:eta:%s", channel);
+    argvs_store[n][0] = "HMGET";
+    argvs_store[n][1] = keys[n];
+    argvs_store[n][2] = "position";
+    argvs_store[n][3] = "eta_seconds";
+    argvs_store[n][4] = "updated_ms";
+    argcs[n] = 5;
+    eta_at = (int)n++;
+    for (size_t i = 0; i < n; i++)
+        argvs[i] = argvs_store[i];
+    if (sb_redis_pipeline(r, n, argcs, argvs, NULL, l->replies) != 0)
+        return SB_E_IO;
+    l->n = n;
+    l->idem = l->replies[0]->type == REDIS_REPLY_STRING ? l->replies[0] : NULL;
+    for (int i = 0; i < SB_IDENTITY_KINDS; i++) {
+        redisReply *rep = ident_at[i] >= 0 ? l->replies[ident_at[i]] : NULL;
+        if (rep != NULL && rep->type == REDIS_REPLY_STRING)
+            l->cached[i] = rep->str;
     }
-    if (rep != NULL)
-        freeReplyObject(rep);
+    for (int i = 0; i < nthread; i++) {
+        redisReply *rep = l->replies[thread_from + i];
+        if (rep->type == REDIS_REPLY_STRING && rep->len < TICKET_MAX) {
+            l->thread_ticket = rep->str;
+            break;
+        }
+    }
+    l->eta = l->replies[eta_at];
+    return 0;
 }
 
 /* The queue position and wait the router last published for the channel, or NULL. */
-static json_t *queue_estimate(struct ingest *in, struct sb_redis *r, const char *channel)
+static json_t *queue_estimate(struct ingest *in, const redisReply *rep)
 {
-    redisReply *rep;
-    json_t *q = NULL;
     int64_t pos, eta, at;
 
-    if (r == NULL)
-        return NULL;
-    rep = sb_redis_cmdf(r, "HMGET sb:eta:%s position eta_seconds updated_ms", channel);
     if (rep != NULL && rep->type == REDIS_REPLY_ARRAY && rep->elements == 3 &&
         rep->element[0]->type == REDIS_REPLY_STRING &&
         rep->element[1]->type == REDIS_REPLY_STRING &&
@@ -380,30 +428,50 @@ static json_t *queue_estimate(struct ingest *in, struct sb_redis *r, const char 
         sb_parse_int64(rep->element[1]->str, &eta) == 0 &&
         sb_parse_int64(rep->element[2]->str, &at) == 0 &&
         sb_now_ms() - at <= in->eta_max_age_s * 1000)
-        q = json_pack("{s:I,s:I}", "position", (json_int_t)pos, "eta_seconds", (json_int_t)eta);
-    if (rep != NULL)
-        freeReplyObject(rep);
-    return q;
+        return json_pack("{s:I,s:I}", "position", (json_int_t)pos, "eta_seconds",
+                         (json_int_t)eta);
+    return NULL;
 }
 
-/* Reserves the idempotency key. Returns 1 when reserved, 0 when another request
- * holds it (then the caller replays), -1 when Redis is unavailable. */
-static int reserve(struct ingest *in, struct sb_redis *r, struct pending *p)
+/* Runs the reservation script. Returns 1 reserved (ticket, new_ticket and response
+ * set in p), 0 already known (*known: the record, to free), -1 Redis unavailable. */
+static int reserve(struct ingest *in, struct sb_redis *r, struct pending *p,
+                   const char *thread_ticket, const char *suffix, redisReply **known)
 {
-    json_t *v = json_pack("{s:s,s:s}", "s", "pending", "r", p->response);
-    char *text = json_dumps(v, JSON_COMPACT);
-    char ttl[24];
+    char open_ttl[24], pending_ttl[24];
+    const char *keys[2] = {p->idem_key, p->open_key};
+    const char *args[6] = {p->ticket_id, open_ttl, pending_ttl, thread_ticket ? thread_ticket : "",
+                           "{\"ticket_id\":\"", suffix};
     redisReply *rep;
     int rc = -1;
 
-    json_decref(v);
-    sb_fmt(ttl, sizeof(ttl), "%lld", (long long)(sb_config_int(in->cfg, "kafka.produce_timeout_ms") / 1000 + PENDING_GRACE_S));
-    rep = sb_redis_cmdf(r, "SET %s %s NX EX %s", p->idem_key, text, ttl);
-    if (rep != NULL)
-        rc = rep->type == REDIS_REPLY_STATUS ? 1 : rep->type == REDIS_REPLY_NIL ? 0 : -1;
+    *known = NULL;
+    sb_fmt(open_ttl, sizeof(open_ttl), "%lld", (long long)in->open_window_s);
+    sb_fmt(pending_ttl, sizeof(pending_ttl), "%lld",
+           (long long)(sb_config_int(in->cfg, "kafka.produce_timeout_ms") / 1000 +
+                       PENDING_GRACE_S));
+    rep = sb_redis_eval(r, SCRIPT_RESERVE, 2, keys, 6, args);
+    if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements < 2 ||
+        rep->element[0]->type != REDIS_REPLY_INTEGER) {
+        if (rep != NULL && rep->type == REDIS_REPLY_ERROR)
+            sb_log_kv(SB_LOG_WARN, "reservation script failed", "detail", rep->str, NULL);
+        goto out;
+    }
+    if (rep->element[0]->integer == 0) {
+        *known = rep;
+        return 0;
+    }
+    if (rep->elements == 4 && rep->element[1]->type == REDIS_REPLY_STRING &&
+        rep->element[1]->len < TICKET_MAX && rep->element[3]->type == REDIS_REPLY_STRING) {
+        sb_strlcpy(p->ticket_id, rep->element[1]->str, sizeof(p->ticket_id));
+        p->new_ticket = rep->element[2]->integer == 1;
+        free(p->response);
+        p->response = sb_strndup(rep->element[3]->str, rep->element[3]->len);
+        rc = 1;
+    }
+out:
     if (rep != NULL)
         freeReplyObject(rep);
-    free(text);
     return rc;
 }
 
@@ -416,13 +484,16 @@ int ingest_contact(struct ingest *in, const struct sb_http_req *req, struct sb_h
     const char *external_id = json_string_value(json_object_get(contact, "external_id"));
     const char *traceparent = sb_http_req_header(req, "traceparent");
     char customer_no[128], hash[65], contact_id[40], trace[SB_TRACE_ID_STRLEN + 1] = "";
+    char id[SB_UUID_STRLEN + 1], suffix[256];
     enum sb_identity_source source;
+    struct lookup l;
     struct sb_event ev;
-    json_t *body, *queue;
-    char *buf = NULL;
+    json_t *queue = NULL;
+    char *buf = NULL, *queue_text;
     size_t len;
-    int rc;
+    int rc, reserved = -1;
 
+    memset(&l, 0, sizeof(l));
     p->in = in;
     p->t0_us = sb_mono_us();
     sb_strlcpy(p->channel, channel, sizeof(p->channel));
@@ -430,40 +501,51 @@ int ingest_contact(struct ingest *in, const struct sb_http_req *req, struct sb_h
      * slips past deduplication (Redis lost) is still recognisable downstream. */
     sha256_hex(channel, idem_key ? idem_key : external_id, hash);
     sb_fmt(contact_id, sizeof(contact_id), "c-%.32s", hash);
-    if (r != NULL) {
-        sb_fmt(p->idem_key, sizeof(p->idem_key), "sb:idem:%s", hash);
-        if (replayed(in, r, p->idem_key, channel, resp)) {
-            json_decref(contact);
-            pending_free(p);
-            return 0;
-        }
+    sb_fmt(p->idem_key, sizeof(p->idem_key), "sb:idem:%s", hash);
+    if (r != NULL && lookup(r, contact, p->idem_key, channel, &l) != 0)
+        r = NULL;
+    if (r != NULL && l.idem != NULL) {
+        replay(in, l.idem->str, l.idem->len, channel, resp);
+        goto answered;
     }
-    if (ingest_identity_resolve(in, json_object_get(contact, "customer"), customer_no,
-                                sizeof(customer_no), &source) != 0) {
+    if (ingest_identity_resolve(in, json_object_get(contact, "customer"), r ? l.cached : NULL,
+                                customer_no, sizeof(customer_no), &source) != 0) {
         ingest_error(in, resp, channel, 400, "invalid", "no customer identity", "customer");
-        json_decref(contact);
-        pending_free(p);
-        return 0;
+        goto answered;
     }
-    thread_ticket(in, r, contact, customer_no, p);
-    queue = queue_estimate(in, r, channel);
-    body = json_pack("{s:s,s:s,s:o}", "ticket_id", p->ticket_id, "contact_id", contact_id,
-                     "queue", queue ? queue : json_null());
-    p->response = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(body);
+    sha256_hex("customer", customer_no, hash);
+    sb_fmt(p->open_key, sizeof(p->open_key), "sb:open:%s", hash);
+    if (strcmp(channel, "email") == 0) {
+        sha256_hex("msgid", external_id, hash);
+        sb_fmt(p->thread_key, sizeof(p->thread_key), "sb:thread:%s", hash);
+    }
+    sb_uuid7_new(id);
+    sb_fmt(p->ticket_id, sizeof(p->ticket_id), "T-%s", id);
+    p->new_ticket = 1;
+    queue = r ? queue_estimate(in, l.eta) : NULL;
+    queue_text = queue ? json_dumps(queue, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    sb_fmt(suffix, sizeof(suffix), "\",\"contact_id\":\"%s\",\"queue\":%s}", contact_id,
+           queue_text ? queue_text : "null");
+    free(queue_text);
+    json_decref(queue);
     if (r != NULL) {
-        rc = reserve(in, r, p);
-        if (rc == 0 && replayed(in, r, p->idem_key, channel, resp)) {
-            json_decref(contact);
-            pending_free(p);
-            return 0;
+        redisReply *known = NULL;
+        reserved = reserve(in, r, p, l.thread_ticket, suffix, &known);
+        if (reserved == 0) {
+            replay(in, known->element[1]->str, known->element[1]->len, channel, resp);
+            freeReplyObject(known);
+            goto answered;
         }
-        if (rc < 0)
-            p->idem_key[0] = '\0';
-    } else {
-        p->idem_key[0] = '\0';
+    }
+    if (reserved < 0) {
+        /* Redis unavailable: accept without deduplication or threading (fail open). */
+        p->idem_key[0] = p->open_key[0] = p->thread_key[0] = '\0';
+        p->response = sb_malloc(strlen(p->ticket_id) + strlen(suffix) + 16);
+        sb_fmt(p->response, strlen(p->ticket_id) + strlen(suffix) + 16, "{\"ticket_id\":\"%s%s",
+               p->ticket_id, suffix);
         sb_metric_inc(in->m_redis_unavailable);
     }
+    lookup_free(&l);
 
     /* W3C traceparent "00-<trace id>-<span id>-<flags>" carries the trace from the
      * caller; otherwise a new trace starts here. */
@@ -512,6 +594,11 @@ undo:
         if (rep != NULL)
             freeReplyObject(rep);
     }
+    pending_free(p);
+    return 0;
+answered:
+    lookup_free(&l);
+    json_decref(contact);
     pending_free(p);
     return 0;
 }

@@ -26,6 +26,8 @@ static const struct sb_config_def ingest_defs[] = {
      "concurrent connections"},
     {"http.timeout_s", "SB_HTTP_TIMEOUT_S", SB_CFG_INT, "30", 1, 3600, 0,
      "idle or slow client timeout"},
+    {"http.noop_endpoint", "SB_HTTP_NOOP_ENDPOINT", SB_CFG_BOOL, "false", 0, -1, 0,
+     "serve POST /v1/noop (answers 202 after reading the body; the benchmark baseline)"},
     {"admin.port", "SB_ADMIN_PORT", SB_CFG_INT, "9101", 0, 65535, 0,
      "port of /healthz /readyz /metrics"},
     {"kafka.produce_timeout_ms", "SB_KAFKA_PRODUCE_TIMEOUT_MS", SB_CFG_INT, "5000", 500, 60000,
@@ -123,6 +125,8 @@ struct sb_redis *ingest_redis(struct ingest *in)
         if (w->redis == NULL) {
             w->redis_retry_ms = sb_mono_ms() + 1000;
             sb_log_kv(SB_LOG_WARN, "redis unreachable", "detail", err, NULL);
+        } else {
+            ingest_redis_scripts(w->redis);
         }
     }
     return w->redis;
@@ -225,6 +229,7 @@ static int run(struct sb_config *cfg)
     in.thread_ttl_s = sb_config_int(cfg, "threading.email_ttl_s");
     in.eta_max_age_s = sb_config_int(cfg, "queue.eta_max_age_s");
     in.max_depth = (int)sb_config_int(cfg, "http.max_depth");
+    in.noop_endpoint = sb_config_bool(cfg, "http.noop_endpoint");
     in.limits.max_subject = (size_t)sb_config_int(cfg, "limits.subject");
     in.limits.max_body = (size_t)sb_config_int(cfg, "limits.body");
     in.limits.max_attachments = (size_t)sb_config_int(cfg, "limits.attachments");
