@@ -4,6 +4,7 @@
 # stop the stack. Exits non-zero when any step or test fails.
 #   SB_KEEP_STACK=1  leave the stack running afterwards
 #   SB_SKIP_ASAN=1   skip the sanitizer build (faster local iterations)
+#   SB_SKIP_FUZZ=1   skip the libFuzzer runs (SB_FUZZ_SECONDS each, default 30)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -21,6 +22,12 @@ build build RelWithDebInfo
 if [[ "${SB_SKIP_ASAN:-0}" != 1 ]]; then
     echo "== build (Asan: AddressSanitizer + UBSan)"
     build build-asan Asan -DSB_SANITIZE=ON
+fi
+
+if [[ "${SB_SKIP_FUZZ:-0}" != 1 ]]; then
+    echo "== build (libFuzzer targets, clang)"
+    CC=clang cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSB_FUZZ=ON >/dev/null
+    cmake --build build-fuzz -j "$jobs"
 fi
 
 cleanup() {
@@ -41,6 +48,10 @@ status=0
 if [[ "${SB_SKIP_ASAN:-0}" != 1 ]]; then
     echo "== ctest under ASan/UBSan (unit, integration)"
     (cd build-asan && ctest -L 'unit|integration' --output-on-failure -j 2 --timeout 600) || status=1
+fi
+if [[ "${SB_SKIP_FUZZ:-0}" != 1 ]]; then
+    echo "== fuzzing every parser for ${SB_FUZZ_SECONDS:-30}s each"
+    (cd build-fuzz && ctest -L fuzz --output-on-failure) || status=1
 fi
 echo "== ctest (all tests)"
 (cd build && ctest --output-on-failure --timeout 900) || status=1

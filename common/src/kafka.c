@@ -117,9 +117,11 @@ static int conf_set(rd_kafka_conf_t *conf, const char *k, const char *v, char *e
     return 0;
 }
 
-/* Builds a configuration with our fixed settings, then the pass-through ones. */
+/* Builds a configuration: our tunable defaults, then the pass-through properties,
+ * then the enforced settings that the delivery rules depend on (these always win). */
 static rd_kafka_conf_t *base_conf(const struct sb_kafka_opts *opts, const char *const *fixed,
-                                  size_t nfixed, char *errstr, size_t errstr_size)
+                                  size_t nfixed, const char *const *enforced, size_t nenforced,
+                                  char *errstr, size_t errstr_size)
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
 
@@ -139,6 +141,10 @@ static rd_kafka_conf_t *base_conf(const struct sb_kafka_opts *opts, const char *
         if (conf_set(conf, opts->keys[i], opts->values[i], errstr, errstr_size) != 0)
             goto fail;
     }
+    for (size_t i = 0; i + 1 < nenforced; i += 2) {
+        if (conf_set(conf, enforced[i], enforced[i + 1], errstr, errstr_size) != 0)
+            goto fail;
+    }
     rd_kafka_conf_set_log_cb(conf, log_cb);
     return conf;
 fail:
@@ -150,17 +156,19 @@ struct sb_producer *sb_producer_new(const struct sb_kafka_opts *opts, char *errs
                                     size_t errstr_size)
 {
     static const char *const fixed[] = {
-        "enable.idempotence", "true", "acks", "all", "linger.ms", "5",
+        "linger.ms", "5",
         /* Fail a message after 30 s rather than librdkafka's 5 min default, so that
          * callers waiting for acknowledgement learn about an outage in time. */
         "message.timeout.ms", "30000", "compression.type", "lz4"};
+    static const char *const enforced[] = {"enable.idempotence", "true", "acks", "all"};
     struct sb_producer *p = sb_calloc(1, sizeof(*p));
     rd_kafka_conf_t *conf = NULL;
     char why[512];
 
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->cond, NULL);
-    conf = base_conf(opts, fixed, sizeof(fixed) / sizeof(fixed[0]), errstr, errstr_size);
+    conf = base_conf(opts, fixed, sizeof(fixed) / sizeof(fixed[0]), enforced,
+                     sizeof(enforced) / sizeof(enforced[0]), errstr, errstr_size);
     if (conf == NULL)
         goto fail;
     rd_kafka_conf_set_opaque(conf, p);
@@ -406,19 +414,12 @@ struct sb_consumer *sb_consumer_new(const struct sb_kafka_opts *opts, const char
                                     const char *const *topics, size_t ntopics, char *errstr,
                                     size_t errstr_size)
 {
-    const char *fixed[] = {"group.id",
-                           group,
-                           /* RELIABILITY.md: never store an offset at poll time. */
-                           "enable.auto.offset.store",
-                           "false",
-                           "enable.auto.commit",
-                           "true",
-                           "auto.commit.interval.ms",
-                           "1000",
-                           "auto.offset.reset",
-                           "earliest",
-                           "enable.partition.eof",
-                           "false"};
+    static const char *const fixed[] = {"auto.commit.interval.ms", "1000", "auto.offset.reset",
+                                        "earliest"};
+    /* RELIABILITY.md: never store an offset at poll time; commit what was stored. */
+    const char *enforced[] = {"group.id",           group,  "enable.auto.offset.store",
+                              "false",              "enable.auto.commit", "true",
+                              "enable.partition.eof", "false"};
     struct sb_consumer *c = sb_calloc(1, sizeof(*c));
     rd_kafka_conf_t *conf = NULL;
     rd_kafka_topic_partition_list_t *subs = NULL;
@@ -429,7 +430,8 @@ struct sb_consumer *sb_consumer_new(const struct sb_kafka_opts *opts, const char
         sb_fmt(errstr, errstr_size, "kafka consumer: a group and at least one topic are needed");
         goto fail;
     }
-    conf = base_conf(opts, fixed, sizeof(fixed) / sizeof(fixed[0]), errstr, errstr_size);
+    conf = base_conf(opts, fixed, sizeof(fixed) / sizeof(fixed[0]), enforced,
+                     sizeof(enforced) / sizeof(enforced[0]), errstr, errstr_size);
     if (conf == NULL)
         goto fail;
     rd_kafka_conf_set_opaque(conf, c);

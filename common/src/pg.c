@@ -5,14 +5,14 @@
  * makes sure the connection is usable; a broken one is reset, at most once per
  * backoff step (50 ms doubling to 2 s, with jitter, so that a fleet of services does
  * not hammer a restarting server in step), and every registered statement is prepared
- * again on the new session.
+ * again on the new connection.
  *
  * A call that fails because the connection dropped (PQstatus() is CONNECTION_BAD
  * afterwards) returns SB_E_IO: the server rolled back any open transaction, so the
  * caller must retry its whole transaction. To make that hard to get wrong, a
  * connection that lost an open transaction refuses every statement except BEGIN and
  * ROLLBACK until the caller has started over; otherwise the rest of the transaction
- * would silently run in autocommit mode on the new session. */
+ * would silently run in autocommit mode on the new connection. */
 #include "sb/pg.h"
 
 #include "sb/err.h"
@@ -40,7 +40,7 @@ struct prepared {
     char *name;
     char *sql;
     int nparams;
-    int ready;   /* prepared on the current session */
+    int ready;   /* prepared on the current connection */
     int refused; /* the server refused it after a reconnect (logged once) */
 };
 
@@ -49,12 +49,12 @@ struct sb_pg {
     struct prepared stmts[MAX_PREPARED];
     int nstmts;
     unsigned reconnects;
-    int backoff_ms;      /* current backoff step, 0 after a success */
-    int64_t next_try_ms; /* no reset attempt before this monotonic time */
-    int64_t down_since_ms;
-    unsigned attempts; /* failed reset attempts since the connection broke */
-    int tx_lost;       /* an open transaction died with the connection */
-    uint32_t rng;      /* jitter state */
+    int backoff_ms;        /* current backoff step, 0 after a success */
+    int64_t next_try_ms;   /* no reset attempt before this monotonic time */
+    int64_t down_since_ms; /* when the broken connection was noticed, 0 while fine */
+    unsigned attempts;     /* failed reset attempts since the connection broke */
+    int tx_lost;           /* an open transaction died with the connection */
+    uint32_t rng;          /* jitter state */
 };
 
 /* Copies libpq's message for res (or for the connection) into errstr as one line. */
@@ -69,14 +69,17 @@ static void copy_error(PGconn *conn, const PGresult *res, char *errstr, size_t e
         msg = conn != NULL ? PQerrorMessage(conn) : "";
     if (msg[0] == '\0')
         msg = "unknown PostgreSQL error";
-    sb_strlcpy(errstr, msg, errstr_size);
-    for (char *p = errstr; *p != '\0'; p++) {
-        if (*p == '\n' || *p == '\r' || *p == '\t')
-            *p = ' ';
+    /* One line: every run of blanks and line breaks becomes one space. */
+    n = 0;
+    for (const char *p = msg; *p != '\0' && n + 1 < errstr_size; p++) {
+        int blank = *p == '\n' || *p == '\r' || *p == '\t' || *p == ' ';
+        if (blank && (n == 0 || errstr[n - 1] == ' '))
+            continue;
+        errstr[n++] = blank ? ' ' : *p;
     }
-    n = strlen(errstr);
     while (n > 0 && errstr[n - 1] == ' ')
-        errstr[--n] = '\0';
+        n--;
+    errstr[n] = '\0';
 }
 
 /* Server notices ("relation already exists, skipping"…) are not errors: they go to
@@ -90,12 +93,11 @@ static void notice(void *arg, const char *message)
 struct sb_pg *sb_pg_new(const char *dsn, char *errstr, size_t errstr_size)
 {
     /* Entries before "dbname" are defaults: the expanded DSN overrides them. */
-    static const char *const keys[] = {"connect_timeout", "keepalives_idle",
-                                       "keepalives_interval", "keepalives_count", "dbname",
-                                       NULL};
-    const char *values[] = {DEFAULT_CONNECT_TIMEOUT_S, DEFAULT_KEEPALIVES_IDLE_S,
+    static const char *const keys[] = {"connect_timeout",  "keepalives_idle", "keepalives_interval",
+                                       "keepalives_count", "dbname",          NULL};
+    const char *values[] = {DEFAULT_CONNECT_TIMEOUT_S,     DEFAULT_KEEPALIVES_IDLE_S,
                             DEFAULT_KEEPALIVES_INTERVAL_S, DEFAULT_KEEPALIVES_COUNT,
-                            dsn != NULL ? dsn : "", NULL};
+                            dsn != NULL ? dsn : "",        NULL};
     struct sb_pg *pg = sb_calloc(1, sizeof(*pg));
 
     pg->rng = (uint32_t)sb_mono_us() ^ (uint32_t)(uintptr_t)pg;
@@ -130,7 +132,7 @@ void sb_pg_destroy(struct sb_pg *pg)
     free(pg);
 }
 
-/* Prepares one registered statement on the current session. Returns 0, SB_E_IO
+/* Prepares one registered statement on the current connection. Returns 0, SB_E_IO
  * (connection lost) or SB_E_INVAL (the server refused the statement). */
 static int prepare_one(struct sb_pg *pg, struct prepared *p, char *errstr, size_t errstr_size)
 {
@@ -148,7 +150,7 @@ static int prepare_one(struct sb_pg *pg, struct prepared *p, char *errstr, size_
     return rc;
 }
 
-/* Prepares every registered statement not yet prepared on this session. A statement
+/* Prepares every registered statement not yet prepared on this connection. A statement
  * the server refuses (a table dropped meanwhile…) is logged once and left unprepared:
  * calls to it then fail with SB_E_INVAL while the others keep working. Returns 0, or
  * SB_E_IO when the connection dropped again. */
@@ -167,8 +169,8 @@ static int prepare_all(struct sb_pg *pg)
             return SB_E_IO;
         if (rc != 0 && !p->refused) {
             p->refused = 1;
-            sb_log_kv(SB_LOG_ERROR, "postgresql: statement refused after reconnect",
-                      "statement", p->name, "detail", err, NULL);
+            sb_log_kv(SB_LOG_ERROR, "postgresql: statement refused after reconnect", "statement",
+                      p->name, "detail", err, NULL);
         }
     }
     return 0;
@@ -198,11 +200,11 @@ static int try_reset(struct sb_pg *pg)
 
     if (now < pg->next_try_ms)
         return SB_E_IO;
-    if (pg->attempts == 0 && pg->down_since_ms == 0)
+    if (pg->down_since_ms == 0)
         pg->down_since_ms = now;
     PQreset(pg->conn);
     for (int i = 0; i < pg->nstmts; i++)
-        pg->stmts[i].ready = 0; /* a new session has no prepared statements */
+        pg->stmts[i].ready = 0; /* a new connection has no prepared statements */
     if (PQstatus(pg->conn) != CONNECTION_OK || prepare_all(pg) != 0) {
         pg->attempts++;
         schedule_retry(pg, sb_mono_ms());
@@ -252,8 +254,8 @@ static struct prepared *find_prepared(struct sb_pg *pg, const char *name)
     return NULL;
 }
 
-int sb_pg_prepare(struct sb_pg *pg, const char *name, const char *sql, int nparams,
-                  char *errstr, size_t errstr_size)
+int sb_pg_prepare(struct sb_pg *pg, const char *name, const char *sql, int nparams, char *errstr,
+                  size_t errstr_size)
 {
     struct prepared *p = find_prepared(pg, name);
     int rc;
@@ -350,6 +352,8 @@ static PGresult *check(struct sb_pg *pg, PGresult *res, int in_tx, int *err, cha
     } else {
         *err = SB_E_IO;
         pg->tx_lost = in_tx;
+        if (pg->down_since_ms == 0)
+            pg->down_since_ms = sb_mono_ms();
     }
     return NULL;
 }
@@ -372,8 +376,8 @@ PGresult *sb_pg_query(struct sb_pg *pg, const char *sql, int nparams, const char
         return NULL;
     }
     in_tx = in_transaction(pg);
-    return check(pg, PQexecParams(pg->conn, sql, nparams, NULL, params, NULL, NULL, 0), in_tx,
-                 err, errstr, errstr_size);
+    return check(pg, PQexecParams(pg->conn, sql, nparams, NULL, params, NULL, NULL, 0), in_tx, err,
+                 errstr, errstr_size);
 }
 
 PGresult *sb_pg_query_prepared(struct sb_pg *pg, const char *name, int nparams,

@@ -1,4 +1,6 @@
-/* RFC 4180 CSV reader (see csv.h). */
+/* RFC 4180 CSV reader (see csv.h): a four-state machine over a memory buffer.
+ * Errors name the line on which the record starts, which is the line a person looks
+ * for in the file (a quoted field may span several lines). */
 #include "csv.h"
 
 #include "sb/err.h"
@@ -7,16 +9,38 @@
 #include <stdlib.h>
 #include <string.h>
 
-void sb_csv_init(struct sb_csv *c, const char *buf, size_t len)
+enum state {
+    FIELD_START, /* nothing read in this field yet */
+    UNQUOTED,    /* inside a field without quotes */
+    QUOTED,      /* inside "…" */
+    AFTER_QUOTE, /* after the closing quote: only a separator or a line end may follow */
+};
+
+struct sb_csv {
+    const char *buf;
+    size_t len, pos;
+    int next_line; /* line number of buf[pos] */
+    int failed;    /* sticky error code, 0 while reading is possible */
+    size_t n;      /* bytes in field */
+    char field[SB_CSV_MAX_FIELD + 1];
+};
+
+struct sb_csv *sb_csv_new(const char *buf, size_t len)
 {
+    struct sb_csv *c = sb_calloc(1, sizeof(*c));
+
     c->buf = buf;
     c->len = len;
-    c->pos = 0;
-    c->line = 0;
     c->next_line = 1;
-    /* A UTF-8 byte order mark is not part of the first field. */
+    /* A UTF-8 byte order mark (spreadsheet exports) is not part of the first field. */
     if (len >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0)
         c->pos = 3;
+    return c;
+}
+
+void sb_csv_destroy(struct sb_csv *c)
+{
+    free(c);
 }
 
 void sb_csv_row_clear(struct sb_csv_row *row)
@@ -26,94 +50,111 @@ void sb_csv_row_clear(struct sb_csv_row *row)
     row->nfields = 0;
 }
 
-static int add_field(struct sb_csv_row *row, const char *f, size_t n, int line, char *errstr,
-                     size_t errstr_size)
+/* Consumes a line end whose first byte (ch) was just read: CRLF, LF or a lone CR. */
+static void end_line(struct sb_csv *c, char ch)
 {
-    if (row->nfields >= SB_CSV_MAX_FIELDS) {
-        sb_fmt(errstr, errstr_size, "line %d: more than %d fields", line, SB_CSV_MAX_FIELDS);
-        return SB_E_TOOBIG;
+    if (ch == '\r' && c->pos < c->len && c->buf[c->pos] == '\n')
+        c->pos++;
+    c->next_line++;
+}
+
+static void skip_blank_lines(struct sb_csv *c)
+{
+    while (c->pos < c->len && (c->buf[c->pos] == '\r' || c->buf[c->pos] == '\n')) {
+        char ch = c->buf[c->pos++];
+        end_line(c, ch);
     }
-    row->fields[row->nfields++] = sb_strndup(f, n);
+}
+
+static int fail(struct sb_csv *c, struct sb_csv_row *row, int code, char *errstr,
+                size_t errstr_size, const char *what)
+{
+    sb_fmt(errstr, errstr_size, "line %d: %s", row->line, what);
+    sb_csv_row_clear(row);
+    c->failed = code;
+    return code;
+}
+
+static int append(struct sb_csv *c, char ch)
+{
+    if (c->n >= SB_CSV_MAX_FIELD)
+        return SB_E_TOOBIG;
+    c->field[c->n++] = ch;
+    return 0;
+}
+
+static int finish_field(struct sb_csv *c, struct sb_csv_row *row)
+{
+    if (row->nfields >= SB_CSV_MAX_FIELDS)
+        return SB_E_TOOBIG;
+    row->fields[row->nfields++] = sb_strndup(c->field, c->n);
+    c->n = 0;
     return 0;
 }
 
 int sb_csv_next(struct sb_csv *c, struct sb_csv_row *row, char *errstr, size_t errstr_size)
 {
-    char field[SB_CSV_MAX_FIELD + 1];
-    size_t n = 0;
-    int quoted = 0, was_quoted = 0, rc;
+    char too_long[64], too_many[64];
+    enum state st = FIELD_START;
 
     memset(row, 0, sizeof(*row));
-    /* Skip blank lines between records. */
-    while (c->pos < c->len && (c->buf[c->pos] == '\n' || c->buf[c->pos] == '\r')) {
-        if (c->buf[c->pos] == '\n')
-            c->next_line++;
-        c->pos++;
-    }
+    row->line = c->next_line;
+    if (c->failed != 0)
+        return fail(c, row, c->failed, errstr, errstr_size, "reading stopped at an earlier error");
+    skip_blank_lines(c);
     if (c->pos >= c->len)
         return 0;
-    c->line = c->next_line;
-    row->line = c->line;
+    row->line = c->next_line;
+    c->n = 0;
+    sb_fmt(too_long, sizeof(too_long), "field longer than %d bytes", SB_CSV_MAX_FIELD);
+    sb_fmt(too_many, sizeof(too_many), "more than %d fields", SB_CSV_MAX_FIELDS);
     for (;;) {
         char ch;
+
         if (c->pos >= c->len) {
-            if (quoted) {
-                sb_fmt(errstr, errstr_size, "line %d: unterminated quoted field", c->line);
-                sb_csv_row_clear(row);
-                return SB_E_INVAL;
-            }
-            return add_field(row, field, n, c->line, errstr, errstr_size) == 0 ? 1 : SB_E_TOOBIG;
+            if (st == QUOTED)
+                return fail(c, row, SB_E_INVAL, errstr, errstr_size, "unterminated quoted field");
+            if (finish_field(c, row) != 0)
+                return fail(c, row, SB_E_TOOBIG, errstr, errstr_size, too_many);
+            return 1;
         }
         ch = c->buf[c->pos++];
-        if (quoted) {
-            if (ch == '"') {
-                if (c->pos < c->len && c->buf[c->pos] == '"') {
-                    c->pos++;
-                } else {
-                    quoted = 0;
-                    continue;
-                }
-            } else if (ch == '\n') {
+        if (ch == '\0')
+            return fail(c, row, SB_E_INVAL, errstr, errstr_size, "NUL byte");
+        if (st == QUOTED) {
+            if (ch == '"' && c->pos < c->len && c->buf[c->pos] == '"') {
+                c->pos++; /* "" is one quote */
+            } else if (ch == '"') {
+                st = AFTER_QUOTE;
+                continue;
+            } else if (ch == '\n' || (ch == '\r' && (c->pos >= c->len || c->buf[c->pos] != '\n'))) {
                 c->next_line++;
             }
-        } else if (ch == '"') {
-            if (n != 0 || was_quoted) {
-                sb_fmt(errstr, errstr_size, "line %d: stray quote inside a field", c->line);
-                sb_csv_row_clear(row);
-                return SB_E_INVAL;
-            }
-            quoted = was_quoted = 1;
+            if (append(c, ch) != 0)
+                return fail(c, row, SB_E_TOOBIG, errstr, errstr_size, too_long);
             continue;
-        } else if (ch == ',') {
-            rc = add_field(row, field, n, c->line, errstr, errstr_size);
-            if (rc != 0) {
-                sb_csv_row_clear(row);
-                return rc;
+        }
+        if (ch == ',' || ch == '\r' || ch == '\n') {
+            if (finish_field(c, row) != 0)
+                return fail(c, row, SB_E_TOOBIG, errstr, errstr_size, too_many);
+            if (ch != ',') {
+                end_line(c, ch);
+                return 1;
             }
-            n = 0;
-            was_quoted = 0;
+            st = FIELD_START;
             continue;
-        } else if (ch == '\r' || ch == '\n') {
-            if (ch == '\r' && c->pos < c->len && c->buf[c->pos] == '\n')
-                c->pos++;
-            c->next_line++;
-            rc = add_field(row, field, n, c->line, errstr, errstr_size);
-            if (rc != 0) {
-                sb_csv_row_clear(row);
-                return rc;
-            }
-            return 1;
-        } else if (was_quoted) {
-            sb_fmt(errstr, errstr_size, "line %d: text after a closing quote", c->line);
-            sb_csv_row_clear(row);
-            return SB_E_INVAL;
         }
-        if (n >= SB_CSV_MAX_FIELD) {
-            sb_fmt(errstr, errstr_size, "line %d: field longer than %d bytes", c->line,
-                   SB_CSV_MAX_FIELD);
-            sb_csv_row_clear(row);
-            return SB_E_TOOBIG;
+        if (st == AFTER_QUOTE)
+            return fail(c, row, SB_E_INVAL, errstr, errstr_size, "text after a closing quote");
+        if (ch == '"') {
+            if (st != FIELD_START)
+                return fail(c, row, SB_E_INVAL, errstr, errstr_size,
+                            "stray quote inside an unquoted field");
+            st = QUOTED;
+            continue;
         }
-        field[n++] = ch;
+        st = UNQUOTED;
+        if (append(c, ch) != 0)
+            return fail(c, row, SB_E_TOOBIG, errstr, errstr_size, too_long);
     }
 }

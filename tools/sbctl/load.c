@@ -1,48 +1,78 @@
-/* sbctl load agents|customers|policies FILE: reference data from JSON (an array of
- * objects) or CSV (a header row). Every row is validated first; any error is reported
- * with the file, line and field, and then nothing is written. Valid files are written
- * in one transaction with upserts, so loading the same file twice changes nothing. */
+/* sbctl load agents|customers|policies FILE: reads FILE (.json: an array of objects;
+ * .csv: a header row, then one row per line) into rows, checks every row, and writes
+ * a file without errors in one transaction (see load.h). Also the field readers that
+ * the kinds share. */
+#include "load.h"
+
 #include "csv.h"
-#include "sbctl.h"
 
 #include "sb/err.h"
-#include "sb/normalize.h"
 #include "sb/util.h"
 
-#include <jansson.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #define FILE_MAX (64 * 1024 * 1024)
-#define MAX_ERRORS 20
-
-struct row {
-    json_t *obj; /* field name → value (strings for CSV) */
-    int line;
-};
+#define MAX_ROWS 1000000
+#define ERRORS_SHOWN 20
+#define DEFAULT_VIP_SPEND "10000"
+#define DEFAULT_REGULAR_SPEND "1000"
 
 struct rows {
-    struct row *v;
+    struct load_row *v;
     size_t n, cap;
 };
 
-struct ctx {
-    const char *file;
-    int errors;
-};
-
-static void row_error(struct ctx *c, int line, const char *field, const char *msg)
+static void usage(FILE *out)
 {
-    if (c->errors++ < MAX_ERRORS)
+    fprintf(out,
+            "Usage: sbctl load agents|customers|policies FILE\n"
+            "       sbctl load customers FILE [--vip-spend AMOUNT] [--regular-spend AMOUNT]\n"
+            "\n"
+            "FILE is .json (an array of objects) or .csv (a header row; list cells are\n"
+            "separated by ';'). Every row is checked first: any problem is reported as\n"
+            "FILE:LINE: field \"NAME\": ... and then nothing is written. A valid file is\n"
+            "written in one transaction with upserts: loading it twice changes nothing.\n"
+            "\n"
+            "agents:    id, name, team, role (agent|lead|supervisor|admin), languages,\n"
+            "           product_lines, skills (skill:level;... levels 1-5), capacity_call,\n"
+            "           capacity_chat, capacity_email, capacity_social, [active]\n"
+            "customers: customer_no, name, phone, email, wechat_openid, social_id,\n"
+            "           annual_spend, is_partner, is_enterprise\n"
+            "           tier: 3 from --vip-spend (default %s) or a partner,\n"
+            "           2 from --regular-spend (default %s), else 1\n"
+            "policies:  kind, band, channel, team, period_kind, first_response_s,\n"
+            "           resolution_s, resolution_business_days, business_time,\n"
+            "           warn_fractions (0.75;0.9), notify_at_start (lead|supervisor)\n"
+            "\n"
+            "The formats are described in docs/database.md.\n",
+            DEFAULT_VIP_SPEND, DEFAULT_REGULAR_SPEND);
+}
+
+void load_error(struct load_ctx *c, int line, const char *field, const char *msg)
+{
+    if (c->errors < ERRORS_SHOWN)
         fprintf(stderr, "%s:%d: field \"%s\": %s\n", c->file, line, field, msg);
+    else if (c->errors == ERRORS_SHOWN)
+        fprintf(stderr, "%s: more errors not shown\n", c->file);
+    c->errors++;
+}
+
+/* A problem with the row as a whole rather than one field. */
+static void row_error(struct load_ctx *c, int line, const char *msg)
+{
+    if (c->errors < ERRORS_SHOWN)
+        fprintf(stderr, "%s:%d: %s\n", c->file, line, msg);
+    c->errors++;
 }
 
 static void rows_add(struct rows *r, json_t *obj, int line)
 {
     if (r->n == r->cap) {
-        r->cap = r->cap ? r->cap * 2 : 64;
+        r->cap = r->cap != 0 ? r->cap * 2 : 64;
         r->v = sb_realloc(r->v, r->cap * sizeof(*r->v));
     }
     r->v[r->n].obj = obj;
@@ -57,45 +87,59 @@ static void rows_free(struct rows *r)
     free(r->v);
 }
 
-/* The line on which each top-level element of a JSON array starts. */
+static int known_field(const struct load_kind *k, const char *name)
+{
+    for (const char *const *f = k->fields; *f != NULL; f++) {
+        if (strcmp(*f, name) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* The line on which each element of the top-level JSON array starts (for messages;
+ * jansson does not keep positions). lines[i] stays 0 when not found. */
 static void element_lines(const char *buf, size_t len, int *lines, size_t max)
 {
-    int depth = 0, in_str = 0, line = 1;
+    int depth = 0, in_str = 0, expect = 0, line = 1;
     size_t k = 0;
 
     for (size_t i = 0; i < len && k < max; i++) {
         char ch = buf[i];
+
         if (ch == '\n')
             line++;
         if (in_str) {
             if (ch == '\\')
-                i++;
+                i++; /* an escaped character never ends the string (nor is a newline) */
             else if (ch == '"')
                 in_str = 0;
             continue;
         }
+        if (depth == 1 && expect && !isspace((unsigned char)ch) && ch != ']') {
+            lines[k++] = line;
+            expect = 0;
+        }
         if (ch == '"') {
             in_str = 1;
-            if (depth == 1)
-                lines[k++] = line;
         } else if (ch == '{' || ch == '[') {
-            if (depth == 1)
-                lines[k++] = line;
             depth++;
+            if (depth == 1)
+                expect = 1;
         } else if (ch == '}' || ch == ']') {
             depth--;
-        } else if (depth == 1 && ch != ',' && ch != ' ' && ch != '\n' && ch != '\r' &&
-                   ch != '\t' && (i == 0 || strchr(",[ \n\r\t", buf[i - 1]) != NULL)) {
-            lines[k++] = line;
+        } else if (ch == ',' && depth == 1) {
+            expect = 1;
         }
     }
 }
 
-static int read_json(struct ctx *c, const char *buf, size_t len, struct rows *out)
+static int read_json(struct load_ctx *c, const struct load_kind *k, const char *buf, size_t len,
+                     struct rows *out)
 {
     json_error_t jerr;
     json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
-    json_t *item;
+    json_t *item, *v;
+    const char *key;
     int *lines;
     size_t i;
 
@@ -103,8 +147,8 @@ static int read_json(struct ctx *c, const char *buf, size_t len, struct rows *ou
         fprintf(stderr, "%s:%d: invalid JSON: %s\n", c->file, jerr.line, jerr.text);
         return -1;
     }
-    if (!json_is_array(root)) {
-        fprintf(stderr, "%s:1: expected a JSON array of objects\n", c->file);
+    if (!json_is_array(root) || json_array_size(root) > MAX_ROWS) {
+        fprintf(stderr, "%s:1: expected a JSON array of at most %d objects\n", c->file, MAX_ROWS);
         json_decref(root);
         return -1;
     }
@@ -113,173 +157,326 @@ static int read_json(struct ctx *c, const char *buf, size_t len, struct rows *ou
     json_array_foreach(root, i, item)
     {
         if (!json_is_object(item)) {
-            fprintf(stderr, "%s:%d: expected an object\n", c->file, lines[i]);
-            c->errors++;
+            row_error(c, lines[i], "expected an object");
             continue;
+        }
+        json_object_foreach(item, key, v)
+        {
+            if (!known_field(k, key))
+                load_error(c, lines[i], key, "unknown field (see sbctl load --help)");
         }
         rows_add(out, json_incref(item), lines[i]);
     }
     free(lines);
     json_decref(root);
-    return c->errors ? -1 : 0;
+    return c->errors != 0 ? -1 : 0;
 }
 
-static int read_csv(struct ctx *c, const char *buf, size_t len, struct rows *out)
+/* Header names, trimmed, known and distinct. */
+static int check_header(struct load_ctx *c, const struct load_kind *k, struct sb_csv_row *h)
 {
-    struct sb_csv csv;
-    struct sb_csv_row header, row;
-    char err[256];
-    int rc;
+    for (int i = 0; i < h->nfields; i++) {
+        char *f = h->fields[i];
+        size_t n = strlen(f);
 
-    sb_csv_init(&csv, buf, len);
-    rc = sb_csv_next(&csv, &header, err, sizeof(err));
-    if (rc <= 0) {
-        fprintf(stderr, "%s: %s\n", c->file, rc == 0 ? "empty file" : err);
-        return -1;
+        while (n > 0 && isspace((unsigned char)f[n - 1]))
+            f[--n] = '\0';
+        while (isspace((unsigned char)*f))
+            memmove(f, f + 1, n--);
+        if (!known_field(k, f))
+            load_error(c, h->line, f, "unknown column (see sbctl load --help)");
+        for (int j = 0; j < i; j++) {
+            if (strcmp(h->fields[j], f) == 0)
+                load_error(c, h->line, f, "column given twice");
+        }
     }
-    while ((rc = sb_csv_next(&csv, &row, err, sizeof(err))) == 1) {
-        json_t *obj = json_object();
-        if (row.nfields != header.nfields) {
-            fprintf(stderr, "%s:%d: %d fields, the header has %d\n", c->file, row.line,
-                    row.nfields, header.nfields);
-            c->errors++;
+    return c->errors != 0 ? -1 : 0;
+}
+
+static json_t *csv_object(struct load_ctx *c, const struct sb_csv_row *h,
+                          const struct sb_csv_row *row)
+{
+    json_t *obj = json_object();
+
+    if (row->nfields != h->nfields) {
+        char msg[96];
+        sb_fmt(msg, sizeof(msg), "%d fields, the header has %d", row->nfields, h->nfields);
+        row_error(c, row->line, msg);
+    }
+    for (int i = 0; i < row->nfields && i < h->nfields; i++) {
+        json_t *s;
+
+        if (row->fields[i][0] == '\0')
+            continue; /* an empty cell is an absent field */
+        s = json_string(row->fields[i]);
+        if (s == NULL) {
+            load_error(c, row->line, h->fields[i], "not valid UTF-8");
+            continue;
         }
-        for (int i = 0; i < row.nfields && i < header.nfields; i++) {
-            if (row.fields[i][0] == '\0')
-                continue;
-            json_t *s = json_string(row.fields[i]);
-            if (s == NULL) {
-                row_error(c, row.line, header.fields[i], "not valid UTF-8");
-                continue;
-            }
-            json_object_set_new(obj, header.fields[i], s);
+        json_object_set_new(obj, h->fields[i], s);
+    }
+    return obj;
+}
+
+static int read_csv(struct load_ctx *c, const struct load_kind *k, const char *buf, size_t len,
+                    struct rows *out)
+{
+    struct sb_csv *csv = sb_csv_new(buf, len);
+    struct sb_csv_row header = {0}, row = {0};
+    char err[256];
+    int rc = sb_csv_next(csv, &header, err, sizeof(err));
+
+    if (rc <= 0) {
+        fprintf(stderr, "%s: %s\n", c->file, rc == 0 ? "empty file (a header row is needed)" : err);
+        goto out;
+    }
+    if (check_header(c, k, &header) != 0)
+        goto out;
+    while ((rc = sb_csv_next(csv, &row, err, sizeof(err))) == 1) {
+        if (out->n >= MAX_ROWS) {
+            fprintf(stderr, "%s: more than %d rows\n", c->file, MAX_ROWS);
+            rc = SB_E_TOOBIG;
+            break;
         }
-        rows_add(out, obj, row.line);
+        rows_add(out, csv_object(c, &header, &row), row.line);
         sb_csv_row_clear(&row);
     }
-    sb_csv_row_clear(&header);
-    if (rc < 0) {
-        fprintf(stderr, "%s: %s\n", c->file, err);
-        return -1;
+    if (rc < 0 && rc != SB_E_TOOBIG) {
+        /* The reader says "line N: what"; the loader says "FILE:N: what". */
+        const char *what = strstr(err, ": ");
+        row_error(c, row.line, what != NULL ? what + 2 : err);
     }
-    return c->errors ? -1 : 0;
+out:
+    sb_csv_row_clear(&header);
+    sb_csv_row_clear(&row);
+    sb_csv_destroy(csv);
+    return rc < 0 || c->errors != 0 ? -1 : 0;
 }
 
-/* Text of a field (strings as they are, numbers and booleans printed); NULL when
- * absent. The returned pointer lives in buf or in the row. */
-static const char *text(json_t *obj, const char *key, char *buf, size_t bufsz)
+/* Field readers ------------------------------------------------------------------- */
+
+int load_string(struct load_ctx *c, const struct load_row *r, const char *key, size_t max,
+                char *out, size_t outsz)
 {
-    json_t *v = json_object_get(obj, key);
+    json_t *v = json_object_get(r->obj, key);
+    const char *s, *end;
+    char num[64];
+    size_t n;
 
     if (v == NULL || json_is_null(v))
-        return NULL;
-    if (json_is_string(v))
-        return json_string_length(v) ? json_string_value(v) : NULL;
-    if (json_is_integer(v)) {
-        sb_fmt(buf, bufsz, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-        return buf;
-    }
-    if (json_is_real(v)) {
-        sb_fmt(buf, bufsz, "%.2f", json_real_value(v));
-        return buf;
-    }
-    if (json_is_boolean(v))
-        return json_is_true(v) ? "true" : "false";
-    return NULL;
-}
-
-static int need(struct ctx *c, const struct row *r, const char *key, const char **out, char *buf,
-                size_t bufsz)
-{
-    *out = text(r->obj, key, buf, bufsz);
-    if (*out == NULL) {
-        row_error(c, r->line, key, "required");
+        return 0;
+    if (json_is_string(v)) {
+        s = json_string_value(v);
+    } else if (json_is_integer(v)) {
+        sb_fmt(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        s = num;
+    } else if (json_is_real(v)) {
+        sb_fmt(num, sizeof(num), "%.15g", json_real_value(v));
+        s = num;
+    } else if (json_is_boolean(v)) {
+        s = json_is_true(v) ? "true" : "false";
+    } else {
+        load_error(c, r->line, key, "expected a single value");
         return -1;
     }
-    return 0;
+    while (*s == ' ' || *s == '\t')
+        s++;
+    end = s + strlen(s);
+    while (end > s && (end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    n = (size_t)(end - s);
+    if (n == 0)
+        return 0;
+    if (n > max || n >= outsz) {
+        char msg[64];
+        sb_fmt(msg, sizeof(msg), "longer than %zu bytes", max < outsz ? max : outsz - 1);
+        load_error(c, r->line, key, msg);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) {
+            load_error(c, r->line, key, "contains a control character");
+            return -1;
+        }
+    }
+    memcpy(out, s, n);
+    out[n] = '\0';
+    return 1;
 }
 
-static int int_field(struct ctx *c, const struct row *r, const char *key, int64_t def,
-                     int64_t min, int64_t max, int64_t *out)
+int load_required(struct load_ctx *c, const struct load_row *r, const char *key, size_t max,
+                  char *out, size_t outsz)
 {
-    char buf[64];
-    const char *t = text(r->obj, key, buf, sizeof(buf));
+    int rc = load_string(c, r, key, max, out, outsz);
 
-    *out = def;
-    if (t == NULL)
-        return 0;
-    if (sb_parse_int64(t, out) != 0) {
-        row_error(c, r->line, key, "not an integer");
+    if (rc == 0) {
+        load_error(c, r->line, key, "required");
+        return -1;
+    }
+    return rc;
+}
+
+int load_id(struct load_ctx *c, const struct load_row *r, const char *key, int required, size_t max,
+            char *out, size_t outsz)
+{
+    int rc = required ? load_required(c, r, key, max, out, outsz)
+                      : load_string(c, r, key, max, out, outsz);
+
+    if (rc != 1)
+        return rc;
+    for (const char *p = out; *p != '\0'; p++) {
+        if (!(isalnum((unsigned char)*p) || (p != out && strchr("._-:", *p) != NULL))) {
+            load_error(c, r->line, key,
+                       "letters, digits and . _ - : only, starting with a letter or digit");
+            return -1;
+        }
+    }
+    return 1;
+}
+
+int load_enum(struct load_ctx *c, const struct load_row *r, const char *key,
+              const char *const *allowed, char *out, size_t outsz)
+{
+    char msg[256];
+    size_t n = 0;
+    int rc = load_string(c, r, key, 64, out, outsz);
+
+    if (rc != 1)
+        return rc;
+    for (const char *const *a = allowed; *a != NULL; a++) {
+        if (strcmp(out, *a) == 0)
+            return 1;
+    }
+    n = sb_strlcpy(msg, "one of ", sizeof(msg));
+    for (const char *const *a = allowed; *a != NULL && n < sizeof(msg); a++)
+        n += (size_t)snprintf(msg + n, sizeof(msg) - n, "%s%s", a == allowed ? "" : ", ", *a);
+    load_error(c, r->line, key, msg);
+    return -1;
+}
+
+int load_int(struct load_ctx *c, const struct load_row *r, const char *key, int required,
+             int64_t min, int64_t max, int64_t *out)
+{
+    char buf[32], msg[96];
+    int rc = required ? load_required(c, r, key, 30, buf, sizeof(buf))
+                      : load_string(c, r, key, 30, buf, sizeof(buf));
+
+    if (rc != 1)
+        return rc;
+    if (sb_parse_int64(buf, out) != 0) {
+        load_error(c, r->line, key, "not an integer");
         return -1;
     }
     if (*out < min || *out > max) {
-        row_error(c, r->line, key, "out of range");
+        sb_fmt(msg, sizeof(msg), "out of range %lld..%lld", (long long)min, (long long)max);
+        load_error(c, r->line, key, msg);
         return -1;
     }
-    return 0;
+    return 1;
 }
 
-static int bool_field(struct ctx *c, const struct row *r, const char *key, const char **out)
+int load_bool(struct load_ctx *c, const struct load_row *r, const char *key, int *out)
 {
     char buf[16];
-    const char *t = text(r->obj, key, buf, sizeof(buf));
+    int rc = load_string(c, r, key, 8, buf, sizeof(buf));
 
-    *out = "false";
-    if (t == NULL)
-        return 0;
-    if (strcasecmp(t, "true") == 0 || strcmp(t, "1") == 0 || strcasecmp(t, "yes") == 0)
-        *out = "true";
-    else if (!(strcasecmp(t, "false") == 0 || strcmp(t, "0") == 0 || strcasecmp(t, "no") == 0)) {
-        row_error(c, r->line, key, "not a boolean");
+    if (rc != 1)
+        return rc;
+    if (strcasecmp(buf, "true") == 0 || strcmp(buf, "1") == 0 || strcasecmp(buf, "yes") == 0) {
+        *out = 1;
+    } else if (strcasecmp(buf, "false") == 0 || strcmp(buf, "0") == 0 ||
+               strcasecmp(buf, "no") == 0) {
+        *out = 0;
+    } else {
+        load_error(c, r->line, key, "not a boolean (true/false)");
         return -1;
     }
-    return 0;
+    return 1;
 }
 
-/* A list field: a JSON array of strings or "a;b;c". Writes a PostgreSQL array literal
- * with every element quoted. */
-static int list_field(struct ctx *c, const struct row *r, const char *key, const char *def,
-                      char *out, size_t outsz)
+/* Splits "a;b;c" into a new array of trimmed, non-empty strings. */
+static json_t *split_list(const char *s)
 {
-    json_t *v = json_object_get(r->obj, key);
-    json_t *items = NULL, *item;
-    size_t i, len = 0;
+    json_t *items = json_array();
 
-    if (v == NULL || json_is_null(v)) {
-        sb_strlcpy(out, def, outsz);
-        return 0;
+    while (*s != '\0') {
+        const char *end = strchr(s, ';');
+        size_t n = end != NULL ? (size_t)(end - s) : strlen(s);
+        const char *a = s, *b = s + n;
+
+        while (a < b && isspace((unsigned char)*a))
+            a++;
+        while (b > a && isspace((unsigned char)b[-1]))
+            b--;
+        if (b > a)
+            json_array_append_new(items, json_stringn(a, (size_t)(b - a)));
+        s += n;
+        if (*s == ';')
+            s++;
     }
-    if (json_is_array(v)) {
-        items = json_incref(v);
-    } else if (json_is_string(v)) {
-        const char *p = json_string_value(v);
-        items = json_array();
-        while (*p) {
-            const char *end = strchr(p, ';');
-            size_t n = end ? (size_t)(end - p) : strlen(p);
-            if (n > 0)
-                json_array_append_new(items, json_stringn(p, n));
-            p += n;
-            if (*p == ';')
-                p++;
+    return items;
+}
+
+int load_list(struct load_ctx *c, const struct load_row *r, const char *key,
+              int (*valid)(const char *item), const char *what, json_t **items)
+{
+    json_t *v = json_object_get(r->obj, key), *item, *out;
+    size_t i;
+
+    *items = NULL;
+    if (v == NULL || json_is_null(v))
+        return 0;
+    if (json_is_string(v)) {
+        out = split_list(json_string_value(v));
+    } else if (json_is_array(v)) {
+        out = json_array();
+        json_array_foreach(v, i, item)
+        {
+            /* Numbers become text like CSV cells; anything else fails the check below. */
+            if (json_is_integer(item))
+                json_array_append_new(
+                    out, json_sprintf("%" JSON_INTEGER_FORMAT, json_integer_value(item)));
+            else if (json_is_real(item))
+                json_array_append_new(out, json_sprintf("%.15g", json_real_value(item)));
+            else
+                json_array_append(out, item);
         }
     } else {
-        row_error(c, r->line, key, "expected a list (array or a;b;c)");
+        load_error(c, r->line, key, "expected a list (an array, or a;b;c)");
         return -1;
     }
+    json_array_foreach(out, i, item)
+    {
+        if (!json_is_string(item) || !valid(json_string_value(item))) {
+            char msg[160];
+            sb_fmt(msg, sizeof(msg), "item %zu is not %s", i + 1, what);
+            load_error(c, r->line, key, msg);
+            json_decref(out);
+            return -1;
+        }
+    }
+    *items = out;
+    return 1;
+}
+
+int load_pg_array(const json_t *items, char *out, size_t outsz)
+{
+    size_t len = 0, i;
+    json_t *item;
+
+    if (outsz < 3)
+        return -1;
     out[len++] = '{';
     json_array_foreach(items, i, item)
     {
         const char *s = json_string_value(item);
-        if (s == NULL || len + 2 * strlen(s) + 4 >= outsz) {
-            row_error(c, r->line, key, "entries must be short strings");
-            json_decref(items);
+
+        if (s == NULL || len + 2 * strlen(s) + 4 >= outsz)
             return -1;
-        }
         if (i > 0)
             out[len++] = ',';
         out[len++] = '"';
-        for (; *s; s++) {
+        for (; *s != '\0'; s++) {
             if (*s == '"' || *s == '\\')
                 out[len++] = '\\';
             out[len++] = *s;
@@ -288,370 +485,239 @@ static int list_field(struct ctx *c, const struct row *r, const char *key, const
     }
     out[len++] = '}';
     out[len] = '\0';
-    json_decref(items);
     return 0;
 }
 
-static int exec(struct sb_pg *pg, const char *sql, int n, const char *const *params, char *err,
-                size_t errsz)
+int load_array(struct load_ctx *c, const struct load_row *r, const char *key, int required,
+               int (*valid)(const char *item), const char *what, char *out, size_t outsz)
+{
+    json_t *items = NULL;
+    int rc = load_list(c, r, key, valid, what, &items);
+
+    if (rc == 1 && json_array_size(items) == 0)
+        rc = 0; /* an empty list is an absent one */
+    if (rc == 0 && required) {
+        load_error(c, r->line, key, "required");
+        rc = -1;
+    } else if (rc == 0) {
+        sb_strlcpy(out, "{}", outsz);
+    } else if (rc == 1 && load_pg_array(items, out, outsz) != 0) {
+        load_error(c, r->line, key, "too many or too long items");
+        rc = -1;
+    }
+    json_decref(items);
+    return rc;
+}
+
+int load_unique(struct load_ctx *c, const struct load_row *r, const char *field, const char *key)
+{
+    json_t *first = json_object_get(c->seen, key);
+
+    if (first != NULL) {
+        char msg[64];
+        sb_fmt(msg, sizeof(msg), "duplicate of line %" JSON_INTEGER_FORMAT,
+               json_integer_value(first));
+        load_error(c, r->line, field, msg);
+        return -1;
+    }
+    json_object_set_new(c->seen, key, json_integer(r->line));
+    return 0;
+}
+
+int load_exec(struct sb_pg *pg, const char *sql, int nparams, const char *const *params, char *err,
+              size_t errsz)
 {
     int e = 0;
-    PGresult *res = sb_pg_query(pg, sql, n, params, &e, err, errsz);
+    PGresult *res = sb_pg_query(pg, sql, nparams, params, &e, err, errsz);
+
     if (res == NULL)
         return -1;
     PQclear(res);
     return 0;
 }
 
-static int one_of(const char *v, const char *const *allowed)
+int load_valid_name(const char *item)
 {
-    for (; *allowed; allowed++) {
-        if (strcmp(v, *allowed) == 0)
-            return 1;
+    size_t n = strlen(item);
+
+    if (n == 0 || n > 63 || !islower((unsigned char)item[0]))
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!(islower((unsigned char)item[i]) || isdigit((unsigned char)item[i]) || item[i] == '_'))
+            return 0;
+    }
+    return 1;
+}
+
+int load_valid_language(const char *item)
+{
+    size_t n = strlen(item), i = 0;
+
+    while (i < n && islower((unsigned char)item[i]))
+        i++;
+    if (i < 2 || i > 3)
+        return 0;
+    if (i == n)
+        return 1;
+    if (item[i] != '-' || n - i - 1 < 2 || n - i - 1 > 8)
+        return 0;
+    for (i++; i < n; i++) {
+        if (!isalnum((unsigned char)item[i]))
+            return 0;
+    }
+    return 1;
+}
+
+/* Driver ---------------------------------------------------------------------------- */
+
+int load_valid_amount(const char *s)
+{
+    size_t i = 0, d = 0;
+
+    while (isdigit((unsigned char)s[i]))
+        i++;
+    if (i == 0 || i > 12)
+        return 0;
+    if (s[i] == '.') {
+        while (isdigit((unsigned char)s[i + 1 + d]))
+            d++;
+        if (d == 0 || d > 2)
+            return 0;
+        i += 1 + d;
+    }
+    return s[i] == '\0';
+}
+
+static int parse_args(struct load_ctx *c, const struct load_kind **kind, int argc, char **argv)
+{
+    static const struct load_kind *const kinds[] = {&load_agents, &load_customers, &load_policies};
+
+    *kind = NULL;
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        if (argc >= 1 && strcmp(argv[0], kinds[i]->name) == 0)
+            *kind = kinds[i];
+    }
+    if (*kind == NULL) {
+        fprintf(stderr, "sbctl load: expected agents, customers or policies (see --help)\n");
+        return SBCTL_EXIT_USAGE;
+    }
+    if (argc < 2) {
+        fprintf(stderr, "sbctl load %s: FILE missing (see --help)\n", argv[0]);
+        return SBCTL_EXIT_USAGE;
+    }
+    c->file = argv[1];
+    for (int i = 2; i < argc; i++) {
+        int vip = strcmp(argv[i], "--vip-spend") == 0;
+        if (*kind != &load_customers || (!vip && strcmp(argv[i], "--regular-spend") != 0) ||
+            i + 1 >= argc || !load_valid_amount(argv[i + 1])) {
+            fprintf(stderr, "sbctl load: unexpected argument \"%s\" (see --help)\n", argv[i]);
+            return SBCTL_EXIT_USAGE;
+        }
+        if (vip)
+            c->vip_spend = argv[++i];
+        else
+            c->regular_spend = argv[++i];
+    }
+    if (strtod(c->regular_spend, NULL) > strtod(c->vip_spend, NULL)) {
+        fprintf(stderr, "sbctl load: --regular-spend must not exceed --vip-spend\n");
+        return SBCTL_EXIT_USAGE;
     }
     return 0;
 }
 
-/* Agents: id, name, team, role, languages, product_lines, skills ("domain:level;…" or
- * an object), capacity_call, capacity_chat, capacity_email, capacity_social. */
-static int agent_row(struct ctx *c, struct sb_pg *pg, const struct row *r, char *err, size_t es)
+static int read_rows(struct load_ctx *c, const struct load_kind *k, struct rows *rows)
 {
-    static const char *const roles[] = {"agent", "lead", "supervisor", "admin", NULL};
-    char b1[64], b2[64], b3[64], b4[64], langs[1024], lines[1024];
-    char cap[4][16];
-    const char *id, *name, *team, *role;
-    int64_t caps[4];
-    static const char *const capnames[4] = {"capacity_call", "capacity_chat", "capacity_email",
-                                            "capacity_social"};
-    static const int64_t capdef[4] = {1, 3, 10, 5}, capmax[4] = {10, 50, 200, 100};
-    json_t *skills;
-    int bad = 0;
+    char err[512];
+    size_t len, n = strlen(c->file);
+    char *buf;
+    int rc;
 
-    bad |= need(c, r, "id", &id, b1, sizeof(b1));
-    bad |= need(c, r, "name", &name, b2, sizeof(b2));
-    bad |= need(c, r, "team", &team, b3, sizeof(b3));
-    role = text(r->obj, "role", b4, sizeof(b4));
-    if (role == NULL)
-        role = "agent";
-    else if (!one_of(role, roles)) {
-        row_error(c, r->line, "role", "one of agent, lead, supervisor, admin");
-        bad = -1;
+    if (!(n > 4 && (strcasecmp(c->file + n - 4, ".csv") == 0)) &&
+        !(n > 5 && strcasecmp(c->file + n - 5, ".json") == 0)) {
+        fprintf(stderr, "sbctl load: %s: the name must end in .json or .csv\n", c->file);
+        return -1;
     }
-    bad |= list_field(c, r, "languages", "{zh}", langs, sizeof(langs));
-    bad |= list_field(c, r, "product_lines", "{}", lines, sizeof(lines));
-    for (int i = 0; i < 4; i++) {
-        bad |= int_field(c, r, capnames[i], capdef[i], 0, capmax[i], &caps[i]);
-        sb_fmt(cap[i], sizeof(cap[i]), "%lld", (long long)caps[i]);
+    buf = sbctl_read_file(c->file, FILE_MAX, &len, err, sizeof(err));
+    if (buf == NULL) {
+        fprintf(stderr, "sbctl load: %s\n", err);
+        return -1;
     }
-    /* Skills: validated here, written below. */
-    skills = json_object();
-    {
-        json_t *s = json_object_get(r->obj, "skills");
-        if (json_is_object(s)) {
-            const char *k;
-            json_t *v;
-            json_object_foreach(s, k, v)
-            {
-                if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 5) {
-                    row_error(c, r->line, "skills", "levels must be integers 1..5");
-                    bad = -1;
-                } else
-                    json_object_set(skills, k, v);
-            }
-        } else if (json_is_string(s)) {
-            const char *p = json_string_value(s);
-            while (*p) {
-                const char *end = strchr(p, ';');
-                size_t n = end ? (size_t)(end - p) : strlen(p);
-                const char *colon = memchr(p, ':', n);
-                char lvl[8];
-                int64_t l;
-                if (colon == NULL || colon == p || (size_t)(p + n - colon - 1) >= sizeof(lvl)) {
-                    row_error(c, r->line, "skills", "expected skill:level;skill:level");
-                    bad = -1;
-                    break;
-                }
-                memcpy(lvl, colon + 1, (size_t)(p + n - colon - 1));
-                lvl[p + n - colon - 1] = '\0';
-                if (sb_parse_int64(lvl, &l) != 0 || l < 1 || l > 5) {
-                    row_error(c, r->line, "skills", "levels must be integers 1..5");
-                    bad = -1;
-                    break;
-                }
-                {
-                    char name_buf[128];
-                    sb_fmt(name_buf, sizeof(name_buf), "%.*s", (int)(colon - p), p);
-                    json_object_set_new(skills, name_buf, json_integer(l));
-                }
-                p += n;
-                if (*p == ';')
-                    p++;
-            }
-        } else if (s != NULL && !json_is_null(s)) {
-            row_error(c, r->line, "skills", "expected an object or skill:level;…");
-            bad = -1;
-        }
-    }
-    if (bad || pg == NULL) {
-        json_decref(skills);
-        return bad ? -1 : 0;
-    }
-    {
-        const char *pt[1] = {team};
-        const char *pa[10] = {id,    name,    team,    role,    langs,
-                              lines, cap[0], cap[1], cap[2], cap[3]};
-        const char *pd[1] = {id};
-        const char *k;
-        json_t *v;
-        if (exec(pg, "INSERT INTO teams (id, name) VALUES ($1, $1) ON CONFLICT DO NOTHING", 1,
-                 pt, err, es) ||
-            exec(pg,
-                 "INSERT INTO agents (id, name, team_id, role, languages, product_lines, "
-                 "capacity_call, capacity_chat, capacity_email, capacity_social) VALUES ($1, $2, "
-                 "$3, $4, $5::text[], $6::text[], $7, $8, $9, $10) ON CONFLICT (id) DO UPDATE "
-                 "SET name = excluded.name, team_id = excluded.team_id, role = excluded.role, "
-                 "languages = excluded.languages, product_lines = excluded.product_lines, "
-                 "capacity_call = excluded.capacity_call, capacity_chat = "
-                 "excluded.capacity_chat, capacity_email = excluded.capacity_email, "
-                 "capacity_social = excluded.capacity_social, active = true, updated_at = now()",
-                 10, pa, err, es) ||
-            exec(pg, "DELETE FROM agent_skills WHERE agent_id = $1", 1, pd, err, es)) {
-            json_decref(skills);
-            return -1;
-        }
-        json_object_foreach(skills, k, v)
-        {
-            char lvl[8];
-            const char *ps[3] = {id, k, lvl};
-            sb_fmt(lvl, sizeof(lvl), "%lld", (long long)json_integer_value(v));
-            if (exec(pg, "INSERT INTO agent_skills (agent_id, skill, level) VALUES ($1, $2, $3)",
-                     3, ps, err, es)) {
-                json_decref(skills);
-                return -1;
-            }
-        }
-        json_decref(skills);
-        if (strcmp(role, "lead") == 0 || strcmp(role, "supervisor") == 0) {
-            const char *pl[2] = {id, team};
-            if (exec(pg,
-                     strcmp(role, "lead") == 0
-                         ? "UPDATE teams SET lead_agent_id = $1 WHERE id = $2"
-                         : "UPDATE teams SET supervisor_agent_id = $1 WHERE id = $2",
-                     2, pl, err, es))
-                return -1;
-        }
-    }
-    return 0;
+    if (strcasecmp(c->file + n - 4, ".csv") == 0)
+        rc = read_csv(c, k, buf, len, rows);
+    else
+        rc = read_json(c, k, buf, len, rows);
+    free(buf);
+    return rc;
 }
 
-/* Customers: customer_no, name, phone, email, wechat_openid, annual_spend, is_partner,
- * is_enterprise. Identities are stored normalized. The loaded rows are authoritative:
- * they replace provisional records and re-point identities. */
-static int customer_row(struct ctx *c, struct sb_pg *pg, const struct row *r, char *err,
-                        size_t es)
+/* Writes every row in one transaction. Returns the exit code. */
+static int write_rows(const struct sbctl *ctl, struct load_ctx *c, const struct load_kind *k,
+                      const struct rows *rows)
 {
-    char b1[128], b2[256], b3[64], b4[320], b5[128], spend_buf[64];
-    char phone[64] = "", email[300] = "";
-    const char *no, *name, *spend, *partner, *enterprise, *p, *e, *wx;
-    char *end = NULL;
-    int bad = 0;
+    char err[1024];
+    struct sb_pg *pg = sbctl_pg(ctl);
+    int rc = SBCTL_EXIT_FAIL;
 
-    bad |= need(c, r, "customer_no", &no, b1, sizeof(b1));
-    name = text(r->obj, "name", b2, sizeof(b2));
-    spend = text(r->obj, "annual_spend", spend_buf, sizeof(spend_buf));
-    if (spend == NULL)
-        spend = "0";
-    else {
-        double d = strtod(spend, &end);
-        if (end == spend || *end != '\0' || d < 0 || d > 1e12) {
-            row_error(c, r->line, "annual_spend", "not a non-negative amount");
-            bad = -1;
+    if (pg == NULL)
+        return SBCTL_EXIT_FAIL;
+    if (sb_pg_exec(pg, "BEGIN", err, sizeof(err)) != 0) {
+        fprintf(stderr, "sbctl load: %s\n", err);
+        goto out;
+    }
+    for (size_t i = 0; i < rows->n; i++) {
+        if (k->write(c, pg, &rows->v[i], err, sizeof(err)) != 0) {
+            fprintf(stderr, "%s:%d: %s; nothing was written\n", c->file, rows->v[i].line, err);
+            sb_pg_exec(pg, "ROLLBACK", err, sizeof(err));
+            goto out;
         }
     }
-    bad |= bool_field(c, r, "is_partner", &partner);
-    bad |= bool_field(c, r, "is_enterprise", &enterprise);
-    p = text(r->obj, "phone", b3, sizeof(b3));
-    if (p != NULL && sb_phone_normalize(p, phone, sizeof(phone)) != 0) {
-        row_error(c, r->line, "phone", "not a phone number");
-        bad = -1;
+    if (sb_pg_exec(pg, "COMMIT", err, sizeof(err)) != 0) {
+        fprintf(stderr, "sbctl load: commit failed (loading again is safe): %s\n", err);
+        goto out;
     }
-    e = text(r->obj, "email", b4, sizeof(b4));
-    if (e != NULL && sb_email_normalize(e, email, sizeof(email)) != 0) {
-        row_error(c, r->line, "email", "not an email address");
-        bad = -1;
+    if (k->committed != NULL && k->committed(ctl, c, err, sizeof(err)) != 0) {
+        fprintf(stderr, "sbctl load: loaded, but %s\n", err);
+        goto out;
     }
-    wx = text(r->obj, "wechat_openid", b5, sizeof(b5));
-    if (bad || pg == NULL)
-        return bad ? -1 : 0;
-    {
-        const char *pc[5] = {no, name, spend, partner, enterprise};
-        const char *kinds[4] = {"customer_no", "phone", "email", "wechat_openid"};
-        const char *vals[4] = {no, phone[0] ? phone : NULL, email[0] ? email : NULL, wx};
-        if (exec(pg,
-                 "INSERT INTO customers (customer_no, name, annual_spend, is_partner, "
-                 "is_enterprise, provisional) VALUES ($1, $2, $3, $4, $5, false) ON CONFLICT "
-                 "(customer_no) DO UPDATE SET name = excluded.name, annual_spend = "
-                 "excluded.annual_spend, is_partner = excluded.is_partner, is_enterprise = "
-                 "excluded.is_enterprise, provisional = false, updated_at = now()",
-                 5, pc, err, es))
-            return -1;
-        for (int i = 0; i < 4; i++) {
-            const char *pi[3] = {kinds[i], vals[i], no};
-            if (vals[i] == NULL)
-                continue;
-            if (exec(pg,
-                     "INSERT INTO customer_identities (kind, value, customer_no) VALUES ($1, $2, "
-                     "$3) ON CONFLICT (kind, value) DO UPDATE SET customer_no = "
-                     "excluded.customer_no",
-                     3, pi, err, es))
-                return -1;
-        }
-    }
-    return 0;
+    printf("loaded %zu %s from %s\n", rows->n, k->name, c->file);
+    rc = SBCTL_EXIT_OK;
+out:
+    sb_pg_destroy(pg);
+    return rc;
 }
-
-/* Policies: kind, band, channel, team, period_kind, target_s, business_time,
- * warn_fractions ("0.75;0.9"), escalate_to. */
-static int policy_row(struct ctx *c, struct sb_pg *pg, const struct row *r, char *err, size_t es)
-{
-    static const char *const bands[] = {"P1", "P2", "P3", "P4", NULL};
-    static const char *const periods[] = {"promotion_peak", "outage", NULL};
-    static const char *const escalations[] = {"lead", "supervisor", NULL};
-    char b1[64], b2[16], b3[32], b4[64], b5[32], b6[32], tgt[24], warn[256];
-    const char *kind, *band, *channel, *team, *period, *business, *esc;
-    int64_t target;
-    int bad = 0;
-
-    bad |= need(c, r, "kind", &kind, b1, sizeof(b1));
-    band = text(r->obj, "band", b2, sizeof(b2));
-    if (band != NULL && !one_of(band, bands)) {
-        row_error(c, r->line, "band", "one of P1, P2, P3, P4");
-        bad = -1;
-    }
-    channel = text(r->obj, "channel", b3, sizeof(b3));
-    team = text(r->obj, "team", b4, sizeof(b4));
-    period = text(r->obj, "period_kind", b5, sizeof(b5));
-    if (period != NULL && !one_of(period, periods)) {
-        row_error(c, r->line, "period_kind", "one of promotion_peak, outage");
-        bad = -1;
-    }
-    esc = text(r->obj, "escalate_to", b6, sizeof(b6));
-    if (esc != NULL && !one_of(esc, escalations)) {
-        row_error(c, r->line, "escalate_to", "one of lead, supervisor");
-        bad = -1;
-    }
-    if (json_object_get(r->obj, "target_s") == NULL) {
-        row_error(c, r->line, "target_s", "required");
-        bad = -1;
-    } else {
-        bad |= int_field(c, r, "target_s", 0, 1, 400LL * 86400, &target);
-    }
-    bad |= bool_field(c, r, "business_time", &business);
-    bad |= list_field(c, r, "warn_fractions", "{0.75,0.9}", warn, sizeof(warn));
-    if (bad || pg == NULL)
-        return bad ? -1 : 0;
-    sb_fmt(tgt, sizeof(tgt), "%lld", (long long)target);
-    {
-        const char *pp[9] = {kind, band, channel, team, period, tgt, business, warn, esc};
-        if (team != NULL) {
-            const char *pt[1] = {team};
-            if (exec(pg, "INSERT INTO teams (id, name) VALUES ($1, $1) ON CONFLICT DO NOTHING",
-                     1, pt, err, es))
-                return -1;
-        }
-        return exec(pg,
-                    "INSERT INTO sla_policies (kind, band, channel, team_id, period_kind, "
-                    "target_s, business_time, warn_fractions, escalate_to) VALUES ($1, $2, $3, "
-                    "$4, $5, $6, $7, $8::numeric[], $9) ON CONFLICT (kind, coalesce(band, ''), "
-                    "coalesce(channel, ''), coalesce(team_id, ''), coalesce(period_kind, '')) DO "
-                    "UPDATE SET target_s = excluded.target_s, business_time = "
-                    "excluded.business_time, warn_fractions = excluded.warn_fractions, "
-                    "escalate_to = excluded.escalate_to, updated_at = now()",
-                    9, pp, err, es);
-    }
-}
-
-typedef int (*row_fn)(struct ctx *c, struct sb_pg *pg, const struct row *r, char *err,
-                      size_t es);
 
 int sbctl_load(struct sbctl *ctl, int argc, char **argv)
 {
-    struct ctx c = {0};
+    struct load_ctx c = {0};
     struct rows rows = {0};
-    struct sb_pg *pg = NULL;
-    row_fn fn;
-    char err[1024];
-    char *buf = NULL;
-    size_t len, n;
-    int rc = 1;
+    const struct load_kind *k;
+    int rc;
 
-    if (argc != 2 || sbctl_wants_help(argc, argv)) {
-        printf("Usage: sbctl load agents|customers|policies FILE\n\n"
-               "FILE is .json (an array of objects) or .csv (a header row).\n"
-               "agents:    id, name, team, role, languages, product_lines, skills "
-               "(domain:level;…), capacity_call, capacity_chat, capacity_email, "
-               "capacity_social\n"
-               "customers: customer_no, name, phone, email, wechat_openid, annual_spend, "
-               "is_partner, is_enterprise\n"
-               "policies:  kind, band, channel, team, period_kind, target_s, business_time, "
-               "warn_fractions, escalate_to\n"
-               "Every row is checked first; on any error nothing is written.\n");
-        return sbctl_wants_help(argc, argv) ? 0 : 2;
+    if (sbctl_wants_help(argc, argv)) {
+        usage(stdout);
+        return SBCTL_EXIT_OK;
     }
-    if (strcmp(argv[0], "agents") == 0)
-        fn = agent_row;
-    else if (strcmp(argv[0], "customers") == 0)
-        fn = customer_row;
-    else if (strcmp(argv[0], "policies") == 0)
-        fn = policy_row;
-    else {
-        fprintf(stderr, "sbctl load: unknown kind \"%s\" (agents, customers, policies)\n",
-                argv[0]);
-        return 2;
-    }
-    c.file = argv[1];
-    buf = sbctl_read_file(argv[1], FILE_MAX, &len, err, sizeof(err));
-    if (buf == NULL) {
-        fprintf(stderr, "sbctl load: %s\n", err);
-        return 1;
-    }
-    n = strlen(argv[1]);
-    if (n > 4 && strcasecmp(argv[1] + n - 4, ".csv") == 0) {
-        if (read_csv(&c, buf, len, &rows) != 0)
-            goto out;
-    } else if (read_json(&c, buf, len, &rows) != 0) {
-        goto out;
-    }
+    c.vip_spend = DEFAULT_VIP_SPEND;
+    c.regular_spend = DEFAULT_REGULAR_SPEND;
+    rc = parse_args(&c, &k, argc, argv);
+    if (rc != 0)
+        return rc;
+    c.seen = json_object();
+    c.changed = json_array();
+    rc = SBCTL_EXIT_FAIL;
+    if (read_rows(&c, k, &rows) != 0 && c.errors == 0)
+        goto out; /* the file could not be read at all: already said why */
     for (size_t i = 0; i < rows.n; i++)
-        fn(&c, NULL, &rows.v[i], err, sizeof(err));
+        k->check(&c, &rows.v[i]);
     if (c.errors > 0) {
-        fprintf(stderr, "sbctl load: %d error(s) in %s; nothing was written\n", c.errors,
-                argv[1]);
+        fprintf(stderr, "sbctl load: %d error(s) in %s; nothing was written\n", c.errors, c.file);
         goto out;
     }
-    pg = sbctl_pg(ctl);
-    if (pg == NULL)
-        goto out;
-    if (sb_pg_exec(pg, "BEGIN", err, sizeof(err)) != 0)
-        goto fail;
-    for (size_t i = 0; i < rows.n; i++) {
-        if (fn(&c, pg, &rows.v[i], err, sizeof(err)) != 0) {
-            fprintf(stderr, "%s:%d: %s\n", c.file, rows.v[i].line, err);
-            sb_pg_exec(pg, "ROLLBACK", err, sizeof(err));
-            fprintf(stderr, "sbctl load: nothing was written\n");
-            goto out;
-        }
-    }
-    if (sb_pg_exec(pg, "COMMIT", err, sizeof(err)) != 0)
-        goto fail;
-    printf("loaded %zu %s from %s\n", rows.n, argv[0], argv[1]);
-    rc = 0;
-    goto out;
-fail:
-    fprintf(stderr, "sbctl load: %s\n", err);
+    json_object_clear(c.seen); /* write() records its keys again */
+    rc = write_rows(ctl, &c, k, &rows);
 out:
-    sb_pg_destroy(pg);
     rows_free(&rows);
-    free(buf);
+    json_decref(c.seen);
+    json_decref(c.changed);
     return rc;
 }
