@@ -76,8 +76,7 @@ static void map_put(struct cfg_value *v, const char *k, size_t klen, const char 
     v->nmap++;
 }
 
-static int check_bounds(const struct sb_config_def *def, double x, char *errstr,
-                        size_t errstr_size)
+static int check_bounds(const struct sb_config_def *def, double x, char *errstr, size_t errstr_size)
 {
     if (def->min <= def->max && (x < def->min || x > def->max)) {
         sb_fmt(errstr, errstr_size, "config key \"%s\": %g is outside [%g, %g]", def->name, x,
@@ -149,8 +148,7 @@ int sb_config_set(struct sb_config *cfg, const char *name, const char *value, ch
         break;
     case SB_CFG_INT:
         if (sb_parse_int64(value, &i) != 0) {
-            sb_fmt(errstr, errstr_size, "config key \"%s\": \"%s\" is not an integer", name,
-                   value);
+            sb_fmt(errstr, errstr_size, "config key \"%s\": \"%s\" is not an integer", name, value);
             return SB_E_INVAL;
         }
         if (check_bounds(def, (double)i, errstr, errstr_size) != 0)
@@ -170,8 +168,7 @@ int sb_config_set(struct sb_config *cfg, const char *name, const char *value, ch
         break;
     case SB_CFG_BOOL:
         if (parse_bool(value, &b) != 0) {
-            sb_fmt(errstr, errstr_size, "config key \"%s\": \"%s\" is not a boolean", name,
-                   value);
+            sb_fmt(errstr, errstr_size, "config key \"%s\": \"%s\" is not a boolean", name, value);
             return SB_E_INVAL;
         }
         v->b = b;
@@ -462,8 +459,7 @@ void sb_config_print_help(const struct sb_config_def *defs, size_t n, FILE *out)
 {
     for (size_t i = 0; i < n; i++) {
         const struct sb_config_def *d = &defs[i];
-        fprintf(out, "  %-28s %-8s env %s\n", d->name, type_names[d->type],
-                d->env ? d->env : "-");
+        fprintf(out, "  %-28s %-8s env %s\n", d->name, type_names[d->type], d->env ? d->env : "-");
         fprintf(out, "      %s", d->help);
         if (d->def != NULL && d->def[0] != '\0')
             fprintf(out, " (default: %s)", d->def);

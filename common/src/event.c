@@ -46,8 +46,8 @@ void sb_uuid7_at(int64_t now_ms, char out[SB_UUID_STRLEN + 1])
     b[8] = (unsigned char)(0x80 | (rnd[2] & 0x3f));
     memcpy(b + 9, rnd + 3, 7);
     sb_hex(b, 16, hex);
-    sb_fmt(out, SB_UUID_STRLEN + 1, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12,
-           hex + 16, hex + 20);
+    sb_fmt(out, SB_UUID_STRLEN + 1, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16,
+           hex + 20);
 }
 
 void sb_uuid7_new(char out[SB_UUID_STRLEN + 1])
@@ -320,8 +320,8 @@ static int take_string(json_t *root, const char *field, char *dst, size_t dstsz,
 int sb_event_decode(const char *buf, size_t len, struct sb_event *ev, char *errstr,
                     size_t errstr_size)
 {
-    static const char *const known[] = {"event_id", "type",     "occurred_at", "producer",
-                                        "schema",   "ticket_id", "trace_id",   "payload"};
+    static const char *const known[] = {"event_id", "type",      "occurred_at", "producer",
+                                        "schema",   "ticket_id", "trace_id",    "payload"};
     json_error_t jerr;
     json_t *root = NULL;
     json_t *j;
@@ -356,17 +356,14 @@ int sb_event_decode(const char *buf, size_t len, struct sb_event *ev, char *errs
             goto out;
         }
     }
-    if (take_string(root, "event_id", ev->event_id, sizeof(ev->event_id), 1, errstr,
-                    errstr_size) ||
+    if (take_string(root, "event_id", ev->event_id, sizeof(ev->event_id), 1, errstr, errstr_size) ||
         take_string(root, "type", ev->type, sizeof(ev->type), 1, errstr, errstr_size) ||
         take_string(root, "occurred_at", ev->occurred_at, sizeof(ev->occurred_at), 1, errstr,
                     errstr_size) ||
-        take_string(root, "producer", ev->producer, sizeof(ev->producer), 1, errstr,
-                    errstr_size) ||
+        take_string(root, "producer", ev->producer, sizeof(ev->producer), 1, errstr, errstr_size) ||
         take_string(root, "ticket_id", ev->ticket_id, sizeof(ev->ticket_id), 0, errstr,
                     errstr_size) ||
-        take_string(root, "trace_id", ev->trace_id, sizeof(ev->trace_id), 1, errstr,
-                    errstr_size))
+        take_string(root, "trace_id", ev->trace_id, sizeof(ev->trace_id), 1, errstr, errstr_size))
         goto out;
     if (!sb_uuid7_valid(ev->event_id)) {
         sb_fmt(errstr, errstr_size, "field \"event_id\": not a UUIDv7");

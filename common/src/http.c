@@ -148,9 +148,8 @@ static void remote_ip(struct MHD_Connection *conn, char *out, size_t outsz)
 }
 
 static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const char *url,
-                                 const char *method, const char *version,
-                                 const char *upload_data, size_t *upload_data_size,
-                                 void **con_cls)
+                                 const char *method, const char *version, const char *upload_data,
+                                 size_t *upload_data_size, void **con_cls)
 {
     struct sb_http_server *s = cls;
     struct request *rq = *con_cls;
@@ -161,8 +160,8 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
 
     (void)version;
     if (rq == NULL) {
-        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+        const char *cl =
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         int64_t n;
         rq = sb_calloc(1, sizeof(*rq));
         rq->conn = conn;
@@ -270,8 +269,7 @@ struct sb_http_server *sb_http_server_new(const struct sb_http_opts *opts,
     addr.sin_family = AF_INET;
     addr.sin_port = htons((uint16_t)opts->port);
     if (inet_pton(AF_INET, opts->bind ? opts->bind : "127.0.0.1", &addr.sin_addr) != 1) {
-        sb_fmt(errstr, errstr_size, "http: bind address \"%s\" is not an IPv4 address",
-               opts->bind);
+        sb_fmt(errstr, errstr_size, "http: bind address \"%s\" is not an IPv4 address", opts->bind);
         goto fail;
     }
     s->handler = handler;
@@ -281,7 +279,8 @@ struct sb_http_server *sb_http_server_new(const struct sb_http_opts *opts,
     s->daemon = MHD_start_daemon(
         flags, (uint16_t)opts->port, NULL, NULL, access_cb, s, MHD_OPTION_SOCK_ADDR, &addr,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(opts->threads > 1 ? opts->threads : 0),
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(opts->conn_timeout_s > 0 ? opts->conn_timeout_s : 30),
+        MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)(opts->conn_timeout_s > 0 ? opts->conn_timeout_s : 30),
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)(opts->max_conns ? opts->max_conns : 1024),
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_NOTIFY_COMPLETED,
         completed_cb, s, MHD_OPTION_END);
@@ -361,8 +360,8 @@ static int admin_handler(void *ctx, const struct sb_http_req *req, struct sb_htt
         if (a->ready == NULL || a->ready(a->ctx, why, sizeof(why)))
             sb_http_resp_json(resp, 200, json_pack("{s:s}", "status", "ready"));
         else {
-            sb_http_resp_json(resp, 503, json_pack("{s:s,s:s}", "status", "not ready", "reason",
-                                                   why));
+            sb_http_resp_json(resp, 503,
+                              json_pack("{s:s,s:s}", "status", "not ready", "reason", why));
             sb_http_resp_header(resp, "Retry-After", "1");
         }
     } else if (strcmp(req->path, "/metrics") == 0) {

@@ -52,9 +52,10 @@ struct sb_consumer {
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
     /* syslog levels: 0-3 error, 4 warning, 5-6 info, 7 debug */
-    enum sb_log_level l = level <= 3 ? SB_LOG_ERROR : level == 4 ? SB_LOG_WARN
-                                                  : level <= 6   ? SB_LOG_INFO
-                                                                 : SB_LOG_DEBUG;
+    enum sb_log_level l = level <= 3   ? SB_LOG_ERROR
+                          : level == 4 ? SB_LOG_WARN
+                          : level <= 6 ? SB_LOG_INFO
+                                       : SB_LOG_DEBUG;
     sb_log_kv(l, "librdkafka", "facility", fac, "detail", buf, "client", rd_kafka_name(rk), NULL);
 }
 
@@ -240,11 +241,10 @@ int sb_producer_send(struct sb_producer *p, const char *topic, const void *key, 
     p->inflight++;
     pthread_mutex_unlock(&p->lock);
     for (;;) {
-        err = rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(topic),
-                                RD_KAFKA_V_KEY((void *)key, key ? keylen : 0),
-                                RD_KAFKA_V_VALUE((void *)value, len),
-                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(d),
-                                RD_KAFKA_V_END);
+        err = rd_kafka_producev(
+            p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY((void *)key, key ? keylen : 0),
+            RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_OPAQUE(d), RD_KAFKA_V_END);
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || sb_mono_ms() >= deadline)
             break;
         sb_sleep_ms(5); /* the poll thread drains delivery reports meanwhile */
@@ -260,8 +260,8 @@ int sb_producer_send(struct sb_producer *p, const char *topic, const void *key, 
         return SB_E_FATAL;
     if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL)
         return SB_E_UNAVAIL;
-    sb_log_kv(SB_LOG_WARN, "kafka produce refused", "topic", topic, "error",
-              rd_kafka_err2name(err), NULL);
+    sb_log_kv(SB_LOG_WARN, "kafka produce refused", "topic", topic, "error", rd_kafka_err2name(err),
+              NULL);
     return SB_E_INVAL;
 }
 
@@ -291,8 +291,8 @@ static void deadline_ts(int timeout_ms, struct timespec *ts)
     }
 }
 
-int sb_producer_send_wait(struct sb_producer *p, const char *topic, const void *key,
-                          size_t keylen, const void *value, size_t len, int timeout_ms)
+int sb_producer_send_wait(struct sb_producer *p, const char *topic, const void *key, size_t keylen,
+                          const void *value, size_t len, int timeout_ms)
 {
     struct waiter *w = sb_calloc(1, sizeof(*w));
     struct timespec ts;
@@ -317,8 +317,8 @@ int sb_producer_send_wait(struct sb_producer *p, const char *topic, const void *
         return atomic_load(&p->fatal) ? SB_E_FATAL : SB_E_TIMEOUT;
     }
     rc = w->err == RD_KAFKA_RESP_ERR_NO_ERROR ? 0
-         : w->err == RD_KAFKA_RESP_ERR__FATAL  ? SB_E_FATAL
-                                               : SB_E_UNAVAIL;
+         : w->err == RD_KAFKA_RESP_ERR__FATAL ? SB_E_FATAL
+                                              : SB_E_UNAVAIL;
     pthread_mutex_unlock(&p->lock);
     free(w);
     return rc;
@@ -417,9 +417,8 @@ struct sb_consumer *sb_consumer_new(const struct sb_kafka_opts *opts, const char
     static const char *const fixed[] = {"auto.commit.interval.ms", "1000", "auto.offset.reset",
                                         "earliest"};
     /* RELIABILITY.md: never store an offset at poll time; commit what was stored. */
-    const char *enforced[] = {"group.id",           group,  "enable.auto.offset.store",
-                              "false",              "enable.auto.commit", "true",
-                              "enable.partition.eof", "false"};
+    const char *enforced[] = {"group.id",           group,  "enable.auto.offset.store", "false",
+                              "enable.auto.commit", "true", "enable.partition.eof",     "false"};
     struct sb_consumer *c = sb_calloc(1, sizeof(*c));
     rd_kafka_conf_t *conf = NULL;
     rd_kafka_topic_partition_list_t *subs = NULL;

@@ -21,9 +21,9 @@ static const char *const level_names[] = {"debug", "info", "warn", "error", "off
 
 /* Field names that carry personal data. Matching is by substring so that
  * "customer_phone" or "reply_email" are caught too. */
-static const char *const pii_words[] = {"phone", "email", "mail", "name",     "body", "text",
-                                        "id_no", "idcard", "id_card", "card", "bank", "address",
-                                        "openid", "password", "token", "secret"};
+static const char *const pii_words[] = {"phone",  "email",    "mail",    "name",  "body", "text",
+                                        "id_no",  "idcard",   "id_card", "card",  "bank", "address",
+                                        "openid", "password", "token",   "secret"};
 
 void sb_log_init(const char *program, enum sb_log_level level)
 {

@@ -26,9 +26,9 @@ struct family;
 struct sb_metric {
     struct sb_metric *next;
     const struct family *fam; /* immutable after registration */
-    char *labels; /* rendered "k=\"v\",…" without braces, "" when none */
-    _Atomic uint64_t value; /* double bits: counter/gauge value, histogram sum */
-    _Atomic uint64_t count; /* histogram observation count */
+    char *labels;             /* rendered "k=\"v\",…" without braces, "" when none */
+    _Atomic uint64_t value;   /* double bits: counter/gauge value, histogram sum */
+    _Atomic uint64_t count;   /* histogram observation count */
     _Atomic uint64_t buckets[MAX_BUCKETS];
 };
 
@@ -152,8 +152,8 @@ static char *render_labels(const char *labels)
 }
 
 static struct sb_metric *series_get(struct sb_metrics *m, const char *name, const char *help,
-                                    enum metric_kind kind, const char *labels,
-                                    const double *bounds, size_t nbounds)
+                                    enum metric_kind kind, const char *labels, const double *bounds,
+                                    size_t nbounds)
 {
     struct family *f;
     struct sb_metric *s;

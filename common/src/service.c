@@ -74,8 +74,7 @@ static void usage(FILE *out, const char *program, const char *summary,
 }
 
 int sb_service_configure(int argc, char **argv, const char *program, const char *summary,
-                         const struct sb_config_def *defs, size_t ndefs,
-                         struct sb_config **out)
+                         const struct sb_config_def *defs, size_t ndefs, struct sb_config **out)
 {
     const char *config_path = NULL;
     struct sb_config *cfg = NULL;

@@ -43,8 +43,8 @@ struct sb_stage *sb_stage_new(const struct sb_kafka_opts *kopts, const struct sb
     if (s->opts.retry_max_ms <= 0)
         s->opts.retry_max_ms = 5000;
     s->producer = producer;
-    s->consumer = sb_consumer_new(kopts, opts->group, opts->topics, opts->ntopics, errstr,
-                                  errstr_size);
+    s->consumer =
+        sb_consumer_new(kopts, opts->group, opts->topics, opts->ntopics, errstr, errstr_size);
     if (s->consumer == NULL) {
         free(s);
         return NULL;
@@ -57,8 +57,8 @@ struct sb_stage *sb_stage_new(const struct sb_kafka_opts *kopts, const struct sb
                                       "Messages sent to the dead-letter topic", labels);
         s->m_retries = sb_metrics_counter(metrics, "sb_stage_retries_total",
                                           "Transient failures retried", labels);
-        s->m_batch_seconds = sb_metrics_histogram(
-            metrics, "sb_stage_flush_seconds", "Time to make a batch durable", labels, NULL, 0);
+        s->m_batch_seconds = sb_metrics_histogram(metrics, "sb_stage_flush_seconds",
+                                                  "Time to make a batch durable", labels, NULL, 0);
     }
     return s;
 }
@@ -84,8 +84,7 @@ static void store(struct sb_stage *s, const rd_kafka_message_t *rkm)
 {
     int rc = sb_consumer_store(s->consumer, rkm);
     if (rc == SB_E_STATE)
-        sb_log_kv(SB_LOG_INFO, "offset not stored: partition revoked, will be redelivered",
-                  NULL);
+        sb_log_kv(SB_LOG_INFO, "offset not stored: partition revoked, will be redelivered", NULL);
     else if (rc != 0)
         sb_log_kv(SB_LOG_WARN, "offset store failed", NULL);
 }

@@ -85,8 +85,8 @@ static int opt_text(json_t *body, const char *key, size_t max, char *field, size
     return need_text(body, key, max, field, fieldsz, errstr, errstr_size);
 }
 
-static int one_of(json_t *body, const char *key, const char *const *values, size_t n,
-                  int required, char *field, size_t fieldsz, char *errstr, size_t errstr_size)
+static int one_of(json_t *body, const char *key, const char *const *values, size_t n, int required,
+                  char *field, size_t fieldsz, char *errstr, size_t errstr_size)
 {
     json_t *j = json_object_get(body, key);
     if (j == NULL && !required)
@@ -131,8 +131,8 @@ static int check_note(json_t *b, char *f, size_t fs, char *e, size_t es)
 {
     static const char *const kinds[] = {"comment", "progress", "key_decision"};
     json_t *pct = json_object_get(b, "percent");
-    if (pct != NULL && (!json_is_integer(pct) || json_integer_value(pct) < 0 ||
-                        json_integer_value(pct) > 100))
+    if (pct != NULL &&
+        (!json_is_integer(pct) || json_integer_value(pct) < 0 || json_integer_value(pct) > 100))
         return fail(f, fs, e, es, "percent", "must be an integer 0..100");
     return need_text(b, "text", 16 * 1024, f, fs, e, es) ||
            one_of(b, "kind", kinds, 3, 0, f, fs, e, es) ||
@@ -303,9 +303,8 @@ static int split_path(const char *path, const char *prefix, char *id, size_t ids
     return 0;
 }
 
-static int produce(struct ingest *in, struct sb_http_resp *resp, const char *topic,
-                   const char *key, const char *type, const char *ticket_id, json_t *payload,
-                   const char *channel)
+static int produce(struct ingest *in, struct sb_http_resp *resp, const char *topic, const char *key,
+                   const char *type, const char *ticket_id, json_t *payload, const char *channel)
 {
     struct sb_event ev;
     char *buf;
@@ -329,8 +328,7 @@ static int produce(struct ingest *in, struct sb_http_resp *resp, const char *top
         sb_http_resp_header(resp, "Retry-After", "5");
         return 0;
     }
-    sb_http_resp_json(resp, 202,
-                      json_pack("{s:s,s:s}", "event_id", ev.event_id, "type", ev.type));
+    sb_http_resp_json(resp, 202, json_pack("{s:s,s:s}", "event_id", ev.event_id, "type", ev.type));
     sb_event_clear(&ev);
     return 0;
 }
@@ -349,8 +347,7 @@ static json_t *parse_json(struct ingest *in, const struct sb_http_req *req,
         return NULL;
     }
     if (sb_json_depth_ok(req->body, req->body_len, in->max_depth) != 0) {
-        ingest_error(in, resp, "agent", 400, "too_deep", "JSON nesting exceeds the limit",
-                     "body");
+        ingest_error(in, resp, "agent", 400, "too_deep", "JSON nesting exceeds the limit", "body");
         return NULL;
     }
     j = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
@@ -370,8 +367,8 @@ static int presence(struct ingest *in, const struct sb_http_req *req, struct sb_
     json_t *body;
 
     if (rank(who->role) == RANK_AGENT && strcmp(who->agent_id, agent_id) != 0) {
-        ingest_error(in, resp, "agent", 403, "forbidden",
-                     "an agent sets only their own presence", "agent_id");
+        ingest_error(in, resp, "agent", 403, "forbidden", "an agent sets only their own presence",
+                     "agent_id");
         return 0;
     }
     body = parse_json(in, req, resp);
@@ -403,8 +400,7 @@ int ingest_action(struct ingest *in, const struct sb_http_req *req, struct sb_ht
     memset(&who, 0, sizeof(who));
     auth = authenticate(in, req, &who);
     if (auth < 0) {
-        ingest_error(in, resp, "agent", 503, "unavailable", "cannot check credentials now",
-                     NULL);
+        ingest_error(in, resp, "agent", 503, "unavailable", "cannot check credentials now", NULL);
         sb_http_resp_header(resp, "Retry-After", "5");
         return 0;
     }
@@ -452,7 +448,7 @@ int ingest_action(struct ingest *in, const struct sb_http_req *req, struct sb_ht
         return 0;
     }
     json_object_set_new(body, "ticket_id", json_string(id));
-    json_object_set_new(body, "actor", json_pack("{s:s,s:s}", "role", who.role, "agent_id",
-                                                 who.agent_id));
+    json_object_set_new(body, "actor",
+                        json_pack("{s:s,s:s}", "role", who.role, "agent_id", who.agent_id));
     return produce(in, resp, SB_TOPIC_ACTIVITY, id, a->type, id, body, "agent");
 }

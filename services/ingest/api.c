@@ -25,12 +25,10 @@ struct channel_def {
 
 static json_t *map_generic(json_t *in, char *field, size_t fieldsz, char *errstr,
                            size_t errstr_size);
-static json_t *map_chat(json_t *in, char *field, size_t fieldsz, char *errstr,
-                        size_t errstr_size);
+static json_t *map_chat(json_t *in, char *field, size_t fieldsz, char *errstr, size_t errstr_size);
 static json_t *map_social(json_t *in, char *field, size_t fieldsz, char *errstr,
                           size_t errstr_size);
-static json_t *map_phone(json_t *in, char *field, size_t fieldsz, char *errstr,
-                         size_t errstr_size);
+static json_t *map_phone(json_t *in, char *field, size_t fieldsz, char *errstr, size_t errstr_size);
 
 static const struct channel_def json_channels[] = {
     {"/v1/contacts", "api", map_generic},
@@ -58,8 +56,7 @@ static json_t *parse_body(struct ingest *in, const struct sb_http_req *req,
         return NULL;
     }
     if (sb_json_depth_ok(req->body, req->body_len, in->max_depth) != 0) {
-        ingest_error(in, resp, channel, 400, "too_deep", "JSON nesting exceeds the limit",
-                     "body");
+        ingest_error(in, resp, channel, 400, "too_deep", "JSON nesting exceeds the limit", "body");
         return NULL;
     }
     j = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
@@ -69,8 +66,7 @@ static json_t *parse_body(struct ingest *in, const struct sb_http_req *req,
                    strstr(jerr.text, "\\u0000") != NULL;
         sb_fmt(msg, sizeof(msg), "%s at byte %d: %s", utf8 ? "invalid text" : "invalid JSON",
                jerr.position, jerr.text);
-        ingest_error(in, resp, channel, 400, utf8 ? "invalid_utf8" : "invalid_json", msg,
-                     "body");
+        ingest_error(in, resp, channel, 400, utf8 ? "invalid_utf8" : "invalid_json", msg, "body");
         return NULL;
     }
     return j;
@@ -86,8 +82,8 @@ static int signed_ok(struct ingest *in, const struct sb_http_req *req, struct sb
 
     sb_fmt(key, sizeof(key), "secrets.%s", channel);
     secret = sb_config_str(in->cfg, key);
-    r = sb_sig_verify(secret, sb_http_req_header(req, "X-SB-Signature"), req->body,
-                      req->body_len, sb_now_ms() / 1000, in->sig_window_s);
+    r = sb_sig_verify(secret, sb_http_req_header(req, "X-SB-Signature"), req->body, req->body_len,
+                      sb_now_ms() / 1000, in->sig_window_s);
     if (r == SB_SIG_OK)
         return 1;
     ingest_error(in, resp, channel, 401, "unauthorized", sb_sig_result_str(r), "X-SB-Signature");
@@ -111,8 +107,8 @@ static int rate_ok(struct ingest *in, const struct sb_http_req *req, struct sb_h
     return 0;
 }
 
-static int json_channel(struct ingest *in, const struct sb_http_req *req,
-                        struct sb_http_resp *resp, const struct channel_def *def)
+static int json_channel(struct ingest *in, const struct sb_http_req *req, struct sb_http_resp *resp,
+                        const struct channel_def *def)
 {
     char field[96] = "", errstr[256] = "";
     json_t *raw, *mapped, *contact = NULL;
@@ -163,8 +159,8 @@ static json_t *map_generic(json_t *in, char *field, size_t fieldsz, char *errstr
     return json_incref(in);
 }
 
-static int need_string(json_t *in, const char *key, const char **out, char *field,
-                       size_t fieldsz, char *errstr, size_t errstr_size)
+static int need_string(json_t *in, const char *key, const char **out, char *field, size_t fieldsz,
+                       char *errstr, size_t errstr_size)
 {
     json_t *j = json_object_get(in, key);
     if (!json_is_string(j) || json_string_length(j) == 0) {
@@ -185,8 +181,7 @@ static void copy_if(json_t *from, const char *key, json_t *to, const char *to_ke
 
 /* Chat widget: {"session_id","message_id","visitor":{…identities},"text","sent_at",
  * "page_url","language","attachments"}. */
-static json_t *map_chat(json_t *in, char *field, size_t fieldsz, char *errstr,
-                        size_t errstr_size)
+static json_t *map_chat(json_t *in, char *field, size_t fieldsz, char *errstr, size_t errstr_size)
 {
     const char *session, *msg;
     json_t *out, *meta;
@@ -210,8 +205,7 @@ static json_t *map_chat(json_t *in, char *field, size_t fieldsz, char *errstr,
 /* Social comment or mention: {"platform","post_id","comment_id","kind","author":
  * {"social_id","name"},"text","public","sentiment","url","sent_at"}. A public post
  * declared negative is marked for the 2-hour intervention rule (SPEC §4). */
-static json_t *map_social(json_t *in, char *field, size_t fieldsz, char *errstr,
-                          size_t errstr_size)
+static json_t *map_social(json_t *in, char *field, size_t fieldsz, char *errstr, size_t errstr_size)
 {
     const char *platform, *post;
     const char *comment = json_string_value(json_object_get(in, "comment_id"));
@@ -247,9 +241,9 @@ static json_t *map_social(json_t *in, char *field, size_t fieldsz, char *errstr,
     copy_if(in, "kind", meta, "kind");
     copy_if(in, "url", meta, "url");
     copy_if(in, "sentiment", meta, "sentiment");
-    json_object_set_new(meta, "public_negative",
-                        json_boolean(json_is_true(pub) && sentiment != NULL &&
-                                     strcmp(sentiment, "negative") == 0));
+    json_object_set_new(
+        meta, "public_negative",
+        json_boolean(json_is_true(pub) && sentiment != NULL && strcmp(sentiment, "negative") == 0));
     json_object_set_new(out, "metadata", meta);
     return out;
 }
@@ -258,11 +252,9 @@ static json_t *map_social(json_t *in, char *field, size_t fieldsz, char *errstr,
  * "caller","customer_no","at","queue","agent_id","wait_seconds","duration_seconds",
  * "transcript","recording_url"}. Every event is kept on the call's timeline; an
  * abandoned call asks for a callback. */
-static json_t *map_phone(json_t *in, char *field, size_t fieldsz, char *errstr,
-                         size_t errstr_size)
+static json_t *map_phone(json_t *in, char *field, size_t fieldsz, char *errstr, size_t errstr_size)
 {
-    static const char *const events[] = {"offered", "answered", "abandoned", "ended",
-                                         "voicemail"};
+    static const char *const events[] = {"offered", "answered", "abandoned", "ended", "voicemail"};
     const char *call, *event, *caller;
     const char *transcript = json_string_value(json_object_get(in, "transcript"));
     const char *agent = json_string_value(json_object_get(in, "agent_id"));
@@ -282,13 +274,12 @@ static json_t *map_phone(json_t *in, char *field, size_t fieldsz, char *errstr,
     }
     if (i == sizeof(events) / sizeof(events[0])) {
         sb_strlcpy(field, "event", fieldsz);
-        sb_fmt(errstr, errstr_size,
-               "event: one of offered, answered, abandoned, ended, voicemail");
+        sb_fmt(errstr, errstr_size, "event: one of offered, answered, abandoned, ended, voicemail");
         return NULL;
     }
     if ((wait != NULL && !json_is_integer(wait)) || (dur != NULL && !json_is_integer(dur))) {
-        sb_strlcpy(field, wait != NULL && !json_is_integer(wait) ? "wait_seconds"
-                                                                 : "duration_seconds",
+        sb_strlcpy(field,
+                   wait != NULL && !json_is_integer(wait) ? "wait_seconds" : "duration_seconds",
                    fieldsz);
         sb_fmt(errstr, errstr_size, "%s: must be an integer", field);
         return NULL;
@@ -314,8 +305,8 @@ static json_t *map_phone(json_t *in, char *field, size_t fieldsz, char *errstr,
     cust = json_pack("{s:s}", "phone", caller);
     copy_if(in, "customer_no", cust, "customer_no");
     out = json_pack("{s:s,s:s,s:o,s:s}", "channel", "phone", "external_id", ext, "customer", cust,
-                    "body", transcript != NULL && strcmp(event, "voicemail") == 0 ? transcript
-                                                                                   : body);
+                    "body",
+                    transcript != NULL && strcmp(event, "voicemail") == 0 ? transcript : body);
     copy_if(in, "at", out, "sent_at");
     meta = json_pack("{s:s,s:s,s:b}", "call_id", call, "call_event", event, "callback_requested",
                      strcmp(event, "abandoned") == 0);
@@ -451,8 +442,7 @@ int ingest_handle(void *ctx, const struct sb_http_req *req, struct sb_http_resp 
     }
     if (strcmp(req->path, "/v1/channels/wechat") == 0) {
         if (strcmp(req->method, "POST") != 0 && strcmp(req->method, "GET") != 0) {
-            ingest_error(in, resp, "wechat", 405, "method_not_allowed", "use GET or POST",
-                         NULL);
+            ingest_error(in, resp, "wechat", 405, "method_not_allowed", "use GET or POST", NULL);
             return 0;
         }
         return wechat_channel(in, req, resp);

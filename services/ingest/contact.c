@@ -64,8 +64,8 @@ static int fail(struct check *c, const char *field, const char *msg)
 }
 
 /* Copies an optional string member (max bytes, non-empty when present) to out. */
-static int opt_string(struct check *c, json_t *obj, const char *key, const char *field,
-                      size_t max, json_t *out, const char *out_key)
+static int opt_string(struct check *c, json_t *obj, const char *key, const char *field, size_t max,
+                      json_t *out, const char *out_key)
 {
     json_t *j = json_object_get(obj, key);
 
@@ -107,8 +107,8 @@ static int check_keys(struct check *c, json_t *obj, const char *const *known, si
 
 static int customer(struct check *c, json_t *in, json_t *out)
 {
-    static const char *const known[] = {"customer_no", "phone",     "email", "wechat_openid",
-                                        "social_id",   "name"};
+    static const char *const known[] = {"customer_no",   "phone",     "email",
+                                        "wechat_openid", "social_id", "name"};
     json_t *cust = json_object_get(in, "customer");
     json_t *o;
     char buf[300];
@@ -128,23 +128,22 @@ static int customer(struct check *c, json_t *in, json_t *out)
         return SB_E_INVAL;
     j = json_object_get(cust, "phone");
     if (j != NULL && !json_is_null(j)) {
-        if (!json_is_string(j) || sb_phone_normalize(json_string_value(j), buf,
-                                                             sizeof(buf)) != 0)
+        if (!json_is_string(j) || sb_phone_normalize(json_string_value(j), buf, sizeof(buf)) != 0)
             return fail(c, "customer.phone", "not a phone number");
         json_object_set_new(o, "phone", json_string(buf));
     }
     j = json_object_get(cust, "email");
     if (j != NULL && !json_is_null(j)) {
-        if (!json_is_string(j) || sb_email_normalize(json_string_value(j), buf,
-                                                             sizeof(buf)) != 0)
+        if (!json_is_string(j) || sb_email_normalize(json_string_value(j), buf, sizeof(buf)) != 0)
             return fail(c, "customer.email", "not an email address");
         json_object_set_new(o, "email", json_string(buf));
     }
     if (json_object_get(o, "customer_no") == NULL && json_object_get(o, "phone") == NULL &&
         json_object_get(o, "email") == NULL && json_object_get(o, "wechat_openid") == NULL &&
         json_object_get(o, "social_id") == NULL)
-        return fail(c, "customer", "at least one identity is required (customer_no, phone, "
-                                   "email, wechat_openid, social_id)");
+        return fail(c, "customer",
+                    "at least one identity is required (customer_no, phone, "
+                    "email, wechat_openid, social_id)");
     return 0;
 }
 
@@ -206,12 +205,12 @@ static int references(struct check *c, json_t *in, json_t *out)
     return 0;
 }
 
-int sb_contact_normalize(json_t *in, const struct sb_contact_limits *lim, json_t **out,
-                         char *field, size_t fieldsz, char *errstr, size_t errstr_size)
+int sb_contact_normalize(json_t *in, const struct sb_contact_limits *lim, json_t **out, char *field,
+                         size_t fieldsz, char *errstr, size_t errstr_size)
 {
-    static const char *const known[] = {"channel",   "external_id", "customer",   "subject",
-                                        "body",      "sent_at",     "attachments", "metadata",
-                                        "in_reply_to", "references", "language"};
+    static const char *const known[] = {"channel",     "external_id", "customer",    "subject",
+                                        "body",        "sent_at",     "attachments", "metadata",
+                                        "in_reply_to", "references",  "language"};
     struct check c = {field, fieldsz, errstr, errstr_size};
     json_t *o = json_object();
     json_t *j;

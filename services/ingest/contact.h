@@ -28,7 +28,7 @@ int sb_contact_channel_valid(const char *channel);
  * Unknown top-level keys are refused. On failure returns SB_E_INVAL (or SB_E_TOOBIG)
  * and names the offending field in field (e.g. "customer.phone") and the problem in
  * errstr. */
-int sb_contact_normalize(json_t *in, const struct sb_contact_limits *lim, json_t **out,
-                         char *field, size_t fieldsz, char *errstr, size_t errstr_size);
+int sb_contact_normalize(json_t *in, const struct sb_contact_limits *lim, json_t **out, char *field,
+                         size_t fieldsz, char *errstr, size_t errstr_size);
 
 #endif

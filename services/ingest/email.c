@@ -67,16 +67,16 @@ static void add_attachment(struct walk *w, GMimeObject *obj)
         return;
     }
     a = json_object();
-    json_object_set_new(a, "name", json_string(name && g_utf8_validate(name, -1, NULL)
-                                                   ? name
-                                                   : (GMIME_IS_MESSAGE_PART(obj)
-                                                          ? "forwarded-message.eml"
-                                                          : "attachment")));
+    json_object_set_new(
+        a, "name",
+        json_string(name && g_utf8_validate(name, -1, NULL)
+                        ? name
+                        : (GMIME_IS_MESSAGE_PART(obj) ? "forwarded-message.eml" : "attachment")));
     if (mime != NULL)
         json_object_set_new(a, "type", json_string(mime));
-    json_object_set_new(a, "size", json_integer(GMIME_IS_PART(obj)
-                                                    ? (json_int_t)decoded_size(GMIME_PART(obj))
-                                                    : 0));
+    json_object_set_new(
+        a, "size",
+        json_integer(GMIME_IS_PART(obj) ? (json_int_t)decoded_size(GMIME_PART(obj)) : 0));
     json_array_append_new(w->attachments, a);
     g_free(mime);
 }
@@ -209,8 +209,7 @@ void sb_email_trim_quoted(char *text)
         line = nl + 1;
     }
     *out = '\0';
-    while (out > text && (out[-1] == '\n' || out[-1] == ' ' || out[-1] == '\r' ||
-                          out[-1] == '\t'))
+    while (out > text && (out[-1] == '\n' || out[-1] == ' ' || out[-1] == '\r' || out[-1] == '\t'))
         *--out = '\0';
 }
 
@@ -280,8 +279,7 @@ static void set_text(json_t *o, const char *key, const char *v)
         json_object_set_new(o, key, json_string(v));
 }
 
-int sb_email_parse(const char *raw, size_t len, json_t **contact, char *errstr,
-                   size_t errstr_size)
+int sb_email_parse(const char *raw, size_t len, json_t **contact, char *errstr, size_t errstr_size)
 {
     GMimeStream *stream = NULL;
     GMimeParser *parser = NULL;

@@ -19,8 +19,7 @@ void sb_email_global_init(void);
 /* Parses raw into a contact (*contact: new reference) shaped like the body of
  * POST /v1/contacts, with channel "email". Absent headers stay absent. Returns 0, or
  * SB_E_INVAL / SB_E_TOOBIG with errstr naming the problem. Thread-safe after init. */
-int sb_email_parse(const char *raw, size_t len, json_t **contact, char *errstr,
-                   size_t errstr_size);
+int sb_email_parse(const char *raw, size_t len, json_t **contact, char *errstr, size_t errstr_size);
 
 /* Cuts quoted reply history from a UTF-8 text in place ("On … wrote:", "在…写道：",
  * "-----Original Message-----", Outlook "From:/Sent:" blocks, "> " lines) and trims

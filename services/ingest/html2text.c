@@ -92,10 +92,10 @@ static size_t entity(const char *s, size_t len, struct out *o)
     static const struct {
         const char *name;
         uint32_t cp;
-    } named[] = {{"amp", '&'},    {"lt", '<'},      {"gt", '>'},      {"quot", '"'},
-                 {"apos", '\''},  {"nbsp", 0xA0},   {"copy", 0xA9},   {"reg", 0xAE},
+    } named[] = {{"amp", '&'},       {"lt", '<'},       {"gt", '>'},       {"quot", '"'},
+                 {"apos", '\''},     {"nbsp", 0xA0},    {"copy", 0xA9},    {"reg", 0xAE},
                  {"hellip", 0x2026}, {"mdash", 0x2014}, {"ndash", 0x2013}, {"laquo", 0xAB},
-                 {"raquo", 0xBB}, {"yen", 0xA5},    {"euro", 0x20AC}, {"middot", 0xB7}};
+                 {"raquo", 0xBB},    {"yen", 0xA5},     {"euro", 0x20AC},  {"middot", 0xB7}};
     size_t i = 1;
     uint32_t cp = 0;
 
@@ -131,10 +131,10 @@ static size_t entity(const char *s, size_t len, struct out *o)
 /* Tags whose end (or presence) starts a new line. */
 static int is_block(const char *name)
 {
-    static const char *const blocks[] = {"br", "p", "div", "li", "tr", "h1", "h2", "h3", "h4",
-                                         "h5", "h6", "ul", "ol", "table", "blockquote", "hr",
-                                         "pre", "title", "section", "article", "header",
-                                         "footer"};
+    static const char *const blocks[] = {
+        "br",  "p",     "div",     "li",      "tr",     "h1",    "h2",         "h3",
+        "h4",  "h5",    "h6",      "ul",      "ol",     "table", "blockquote", "hr",
+        "pre", "title", "section", "article", "header", "footer"};
     for (size_t i = 0; i < sizeof(blocks) / sizeof(blocks[0]); i++) {
         if (strcasecmp(name, blocks[i]) == 0)
             return 1;

@@ -16,7 +16,7 @@
 #define CACHE_TTL_S "86400"
 
 const char *const sb_identity_kinds[SB_IDENTITY_KINDS] = {"customer_no", "phone", "email",
-                                                         "wechat_openid", "social_id"};
+                                                          "wechat_openid", "social_id"};
 #define kinds sb_identity_kinds
 
 static const char *const sql_lookup =

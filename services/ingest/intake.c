@@ -31,8 +31,8 @@ struct pending {
     struct ingest *in;
     struct sb_http_async *async;
     char channel[16];
-    char idem_key[KEY_MAX];  /* "" when deduplication was unavailable */
-    char open_key[KEY_MAX];  /* "" when threading was unavailable */
+    char idem_key[KEY_MAX];   /* "" when deduplication was unavailable */
+    char open_key[KEY_MAX];   /* "" when threading was unavailable */
     char thread_key[KEY_MAX]; /* this email's Message-ID, "" otherwise */
     char ticket_id[TICKET_MAX];
     int new_ticket;
@@ -150,8 +150,8 @@ static void finish(struct ingest *in, struct pending *p)
         ingest_error(in, &resp, p->channel, 503, "unavailable",
                      "the contact could not be stored durably; retry later", NULL);
         sb_http_resp_header(&resp, "Retry-After", "5");
-        sb_log_kv(SB_LOG_WARN, "contact not acknowledged by Kafka", "channel", p->channel,
-                  "error", rd_kafka_err2name(p->err), NULL);
+        sb_log_kv(SB_LOG_WARN, "contact not acknowledged by Kafka", "channel", p->channel, "error",
+                  rd_kafka_err2name(p->err), NULL);
     }
     sb_metric_add(in->m_inflight, -1);
     sb_http_async_complete(p->async, &resp);
@@ -281,8 +281,7 @@ static void replay(struct ingest *in, const char *value, size_t len, const char 
         ingest_count_accepted(in, channel, 1);
     } else {
         ingest_error(in, resp, channel, 409, "in_progress",
-                     "the same contact is being accepted right now; retry shortly",
-                     "external_id");
+                     "the same contact is being accepted right now; retry shortly", "external_id");
         sb_http_resp_header(resp, "Retry-After", "1");
     }
     json_decref(v);
@@ -323,10 +322,10 @@ void ingest_redis_scripts(struct sb_redis *r)
 struct lookup {
     redisReply *replies[2 + SB_IDENTITY_KINDS + 12];
     size_t n;
-    redisReply *idem;                          /* GET of the idempotency key */
-    const char *cached[SB_IDENTITY_KINDS];     /* identity cache hits */
-    const char *thread_ticket;                 /* ticket of a replied-to message */
-    redisReply *eta;                           /* HMGET of the channel's estimate */
+    redisReply *idem;                      /* GET of the idempotency key */
+    const char *cached[SB_IDENTITY_KINDS]; /* identity cache hits */
+    const char *thread_ticket;             /* ticket of a replied-to message */
+    redisReply *eta;                       /* HMGET of the channel's estimate */
 };
 
 static void lookup_free(struct lookup *l)
@@ -373,8 +372,8 @@ static int lookup(struct sb_redis *r, json_t *contact, const char *idem_key, con
         char hash[65];
         thread_from = (int)n;
         for (size_t i = json_array_size(refs) + 1; i-- > 0 && nthread < 10;) {
-            const char *ref = i == json_array_size(refs) ? irt
-                                                         : json_string_value(json_array_get(refs, i));
+            const char *ref =
+                i == json_array_size(refs) ? irt : json_string_value(json_array_get(refs, i));
             if (ref == NULL)
                 continue;
             sha256_hex("msgid", ref, hash);
@@ -428,8 +427,7 @@ static json_t *queue_estimate(struct ingest *in, const redisReply *rep)
         sb_parse_int64(rep->element[1]->str, &eta) == 0 &&
         sb_parse_int64(rep->element[2]->str, &at) == 0 &&
         sb_now_ms() - at <= in->eta_max_age_s * 1000)
-        return json_pack("{s:I,s:I}", "position", (json_int_t)pos, "eta_seconds",
-                         (json_int_t)eta);
+        return json_pack("{s:I,s:I}", "position", (json_int_t)pos, "eta_seconds", (json_int_t)eta);
     return NULL;
 }
 
@@ -440,16 +438,17 @@ static int reserve(struct ingest *in, struct sb_redis *r, struct pending *p,
 {
     char open_ttl[24], pending_ttl[24];
     const char *keys[2] = {p->idem_key, p->open_key};
-    const char *args[6] = {p->ticket_id, open_ttl, pending_ttl, thread_ticket ? thread_ticket : "",
+    const char *args[6] = {p->ticket_id,        open_ttl,
+                           pending_ttl,         thread_ticket ? thread_ticket : "",
                            "{\"ticket_id\":\"", suffix};
     redisReply *rep;
     int rc = -1;
 
     *known = NULL;
     sb_fmt(open_ttl, sizeof(open_ttl), "%lld", (long long)in->open_window_s);
-    sb_fmt(pending_ttl, sizeof(pending_ttl), "%lld",
-           (long long)(sb_config_int(in->cfg, "kafka.produce_timeout_ms") / 1000 +
-                       PENDING_GRACE_S));
+    sb_fmt(
+        pending_ttl, sizeof(pending_ttl), "%lld",
+        (long long)(sb_config_int(in->cfg, "kafka.produce_timeout_ms") / 1000 + PENDING_GRACE_S));
     rep = sb_redis_eval(r, SCRIPT_RESERVE, 2, keys, 6, args);
     if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements < 2 ||
         rep->element[0]->type != REDIS_REPLY_INTEGER) {

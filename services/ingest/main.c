@@ -30,8 +30,8 @@ static const struct sb_config_def ingest_defs[] = {
      "serve POST /v1/noop (answers 202 after reading the body; the benchmark baseline)"},
     {"admin.port", "SB_ADMIN_PORT", SB_CFG_INT, "9101", 0, 65535, 0,
      "port of /healthz /readyz /metrics"},
-    {"kafka.produce_timeout_ms", "SB_KAFKA_PRODUCE_TIMEOUT_MS", SB_CFG_INT, "5000", 500, 60000,
-     0, "time Kafka has to acknowledge a contact before the caller gets 503"},
+    {"kafka.produce_timeout_ms", "SB_KAFKA_PRODUCE_TIMEOUT_MS", SB_CFG_INT, "5000", 500, 60000, 0,
+     "time Kafka has to acknowledge a contact before the caller gets 503"},
     {"secrets.api", "SB_SECRET_API", SB_CFG_STRING, "dev-secret-api", 0, -1, 1,
      "HMAC secret of POST /v1/contacts and /csat from systems"},
     {"secrets.email", "SB_SECRET_EMAIL", SB_CFG_STRING, "dev-secret-email", 0, -1, 1,
@@ -50,8 +50,8 @@ static const struct sb_config_def ingest_defs[] = {
      "how long a message id is remembered"},
     {"threading.open_window_s", "SB_OPEN_WINDOW_S", SB_CFG_INT, "259200", 60, 90 * 86400, 0,
      "a contact joins the customer's open ticket within this time of the last contact"},
-    {"threading.email_ttl_s", "SB_EMAIL_THREAD_TTL_S", SB_CFG_INT, "2592000", 60,
-     365 * 86400, 0, "how long an email Message-ID threads replies onto its ticket"},
+    {"threading.email_ttl_s", "SB_EMAIL_THREAD_TTL_S", SB_CFG_INT, "2592000", 60, 365 * 86400, 0,
+     "how long an email Message-ID threads replies onto its ticket"},
     {"queue.eta_max_age_s", "SB_ETA_MAX_AGE_S", SB_CFG_INT, "120", 1, 3600, 0,
      "oldest router estimate still shown to the customer"},
     {"limits.subject", "SB_LIMIT_SUBJECT", SB_CFG_INT, "998", 1, 65536, 0,
@@ -68,9 +68,9 @@ static const struct sb_config_def ingest_defs[] = {
      "burst allowed per source and channel"},
 };
 
-static const char *const dev_secrets[] = {"secrets.api", "secrets.email", "secrets.chat",
-                                          "secrets.social", "secrets.phone",
-                                          "secrets.wechat_token"};
+static const char *const dev_secrets[] = {"secrets.api",   "secrets.email",
+                                          "secrets.chat",  "secrets.social",
+                                          "secrets.phone", "secrets.wechat_token"};
 
 static int is_loopback(const char *addr)
 {
@@ -86,8 +86,9 @@ static int secrets_ok(const struct sb_config *cfg)
         return 1;
     for (size_t i = 0; i < sizeof(dev_secrets) / sizeof(dev_secrets[0]); i++) {
         if (strncmp(sb_config_str(cfg, dev_secrets[i]), "dev-", 4) == 0) {
-            fprintf(stderr, "%s: config key \"%s\" still has its development default while "
-                            "http.bind is not loopback\n",
+            fprintf(stderr,
+                    "%s: config key \"%s\" still has its development default while "
+                    "http.bind is not loopback\n",
                     SB_INGEST_PROGRAM, dev_secrets[i]);
             return 0;
         }
@@ -256,7 +257,8 @@ static int run(struct sb_config *cfg)
     n = sb_config_map(cfg, "rdkafka", &keys, &values);
     if (n > 60)
         n = 60;
-    sb_fmt(timeout, sizeof(timeout), "%lld", (long long)sb_config_int(cfg, "kafka.produce_timeout_ms"));
+    sb_fmt(timeout, sizeof(timeout), "%lld",
+           (long long)sb_config_int(cfg, "kafka.produce_timeout_ms"));
     extra_keys[0] = "message.timeout.ms";
     extra_values[0] = timeout;
     for (size_t i = 0; i < n; i++) {
@@ -331,8 +333,7 @@ int main(int argc, char **argv)
     int rc = sb_service_configure(argc, argv, SB_INGEST_PROGRAM,
                                   "HTTP intake for every channel and for agent actions: "
                                   "produces sb.contacts.v1, sb.activity.v1, sb.presence.v1.",
-                                  ingest_defs, sizeof(ingest_defs) / sizeof(ingest_defs[0]),
-                                  &cfg);
+                                  ingest_defs, sizeof(ingest_defs) / sizeof(ingest_defs[0]), &cfg);
     if (rc != 0)
         return rc > 0 ? 0 : 2;
     if (!secrets_ok(cfg)) {

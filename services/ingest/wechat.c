@@ -24,8 +24,7 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-void sb_wechat_signature(const char *token, const char *timestamp, const char *nonce,
-                         char out[41])
+void sb_wechat_signature(const char *token, const char *timestamp, const char *nonce, char out[41])
 {
     const char *parts[3] = {token, timestamp, nonce};
     unsigned char digest[SHA_DIGEST_LENGTH];
@@ -48,8 +47,8 @@ int sb_wechat_signature_ok(const char *token, const char *timestamp, const char 
     char expected[41];
 
     if (token == NULL || timestamp == NULL || nonce == NULL || signature == NULL ||
-        strlen(token) > PARAM_MAX || strlen(timestamp) > PARAM_MAX ||
-        strlen(nonce) > PARAM_MAX || strlen(signature) != 40)
+        strlen(token) > PARAM_MAX || strlen(timestamp) > PARAM_MAX || strlen(nonce) > PARAM_MAX ||
+        strlen(signature) != 40)
         return 0;
     sb_wechat_signature(token, timestamp, nonce, expected);
     return CRYPTO_memcmp(expected, signature, 40) == 0;
@@ -143,10 +142,9 @@ static void XMLCALL on_doctype(void *ud, const XML_Char *name, const XML_Char *s
     fail(ud, "DTDs are not accepted");
 }
 
-static void XMLCALL on_entity(void *ud, const XML_Char *name, int is_param,
-                              const XML_Char *value, int value_len, const XML_Char *base,
-                              const XML_Char *sysid, const XML_Char *pubid,
-                              const XML_Char *notation)
+static void XMLCALL on_entity(void *ud, const XML_Char *name, int is_param, const XML_Char *value,
+                              int value_len, const XML_Char *base, const XML_Char *sysid,
+                              const XML_Char *pubid, const XML_Char *notation)
 {
     (void)name;
     (void)is_param;
@@ -285,8 +283,7 @@ static int map(const struct doc *d, json_t **contact, char *errstr, size_t errst
     }
     sb_time_format_ms(t * 1000, ts);
     c = json_pack("{s:s,s:s,s:{s:s},s:s,s:s,s:o}", "channel", "wechat", "external_id", ext,
-                  "customer", "wechat_openid", from, "body", body, "sent_at", ts, "metadata",
-                  meta);
+                  "customer", "wechat_openid", from, "body", body, "sent_at", ts, "metadata", meta);
     if (attachments != NULL)
         json_object_set_new(c, "attachments", attachments);
     *contact = c;

@@ -19,8 +19,7 @@ enum sb_wechat_kind {
 };
 
 /* Writes the expected lowercase hex signature (41 bytes with the NUL). */
-void sb_wechat_signature(const char *token, const char *timestamp, const char *nonce,
-                         char out[41]);
+void sb_wechat_signature(const char *token, const char *timestamp, const char *nonce, char out[41]);
 /* 1 when signature (lowercase hex) matches, compared in constant time; 0 otherwise,
  * also for missing or over-long (> 128 bytes) parameters. */
 int sb_wechat_signature_ok(const char *token, const char *timestamp, const char *nonce,

@@ -34,8 +34,7 @@ static void test_verify_matrix(void **state)
     assert_int_equal(sb_sig_verify("s3cret", header, BODY, strlen(BODY), T0 + 10, 300), SB_SIG_OK);
     assert_int_equal(sb_sig_verify("s3cret", NULL, BODY, strlen(BODY), T0, 300), SB_SIG_MISSING);
     assert_int_equal(sb_sig_verify("s3cret", "", BODY, strlen(BODY), T0, 300), SB_SIG_MISSING);
-    assert_int_equal(sb_sig_verify("other", header, BODY, strlen(BODY), T0, 300),
-                     SB_SIG_MISMATCH);
+    assert_int_equal(sb_sig_verify("other", header, BODY, strlen(BODY), T0, 300), SB_SIG_MISMATCH);
     assert_int_equal(sb_sig_verify("s3cret", header, "{\"a\":2}", 7, T0, 300), SB_SIG_MISMATCH);
     assert_int_equal(sb_sig_verify("s3cret", header, BODY, strlen(BODY), T0 + 301, 300),
                      SB_SIG_STALE);

@@ -31,9 +31,8 @@ static void norm_bad(const char *text, const char *want_field)
     char field[64] = "", err[256] = "";
     json_t *in = json_loads(text, 0, NULL), *out = NULL;
     assert_non_null(in);
-    assert_int_not_equal(sb_contact_normalize(in, &lim, &out, field, sizeof(field), err,
-                                              sizeof(err)),
-                         0);
+    assert_int_not_equal(
+        sb_contact_normalize(in, &lim, &out, field, sizeof(field), err, sizeof(err)), 0);
     assert_null(out);
     if (strcmp(field, want_field) != 0)
         fail_msg("field \"%s\" (%s), expected \"%s\"", field, err, want_field);
@@ -51,7 +50,8 @@ static void test_normalizes(void **state)
     assert_string_equal(json_string_value(json_object_get(json_object_get(c, "customer"), "email")),
                         "a@b.cn");
     assert_null(json_object_get(json_object_get(c, "customer"), "wechat_openid"));
-    assert_string_equal(json_string_value(json_object_get(c, "sent_at")), "2024-05-20T14:00:00.000Z");
+    assert_string_equal(json_string_value(json_object_get(c, "sent_at")),
+                        "2024-05-20T14:00:00.000Z");
     assert_true(json_is_object(json_object_get(c, "metadata")));
     assert_null(json_object_get(c, "subject")); /* absent stays absent */
     json_decref(c);

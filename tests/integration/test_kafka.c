@@ -213,7 +213,8 @@ static void test_dlq_entry(void **state)
     fake.payload = "{not json \xff";
     fake.len = 12;
     assert_int_equal(
-        sb_dlq_send(p, "sb-itest/0.1.0", &fake, SB_DLQ_NOT_JSON, "invalid JSON at byte 1", 10000), 0);
+        sb_dlq_send(p, "sb-itest/0.1.0", &fake, SB_DLQ_NOT_JSON, "invalid JSON at byte 1", 10000),
+        0);
 
     t0 = sb_mono_ms();
     while (!found && sb_mono_ms() - t0 < 20000) {
@@ -222,8 +223,7 @@ static void test_dlq_entry(void **state)
         json_t *origin;
         if (rkm == NULL)
             continue;
-        if (rkm->err == 0 &&
-            sb_event_decode(rkm->payload, rkm->len, &ev, err, sizeof(err)) == 0) {
+        if (rkm->err == 0 && sb_event_decode(rkm->payload, rkm->len, &ev, err, sizeof(err)) == 0) {
             origin = json_object_get(ev.payload, "origin");
             if (strcmp(json_string_value(json_object_get(origin, "topic")), topic) == 0) {
                 found = 1;
@@ -240,7 +240,9 @@ static void test_dlq_entry(void **state)
                     char *text = sb_event_encode(&ev, NULL);
                     char cmd[512];
                     FILE *f;
-                    snprintf(cmd, sizeof(cmd), "/usr/bin/python3 %s/tests/contract/validate_event.py %s/proto/events - >/dev/null",
+                    snprintf(cmd, sizeof(cmd),
+                             "/usr/bin/python3 %s/tests/contract/validate_event.py %s/proto/events "
+                             "- >/dev/null",
                              tu_env("SB_REPO_ROOT", "."), tu_env("SB_REPO_ROOT", "."));
                     f = popen(cmd, "w");
                     assert_non_null(f);

@@ -68,9 +68,9 @@ static void test_script_reload(void **state)
     int idx;
     (void)state;
 
-    idx = sb_redis_script_add(
-        r, "local n = redis.call('INCR', KEYS[1]) if n > tonumber(ARGV[1]) then "
-           "redis.call('DECR', KEYS[1]) return 0 end return n");
+    idx = sb_redis_script_add(r,
+                              "local n = redis.call('INCR', KEYS[1]) if n > tonumber(ARGV[1]) then "
+                              "redis.call('DECR', KEYS[1]) return 0 end return n");
     assert_true(idx >= 0);
     rep = sb_redis_cmdf(r, "DEL sbtest:cap");
     freeReplyObject(rep);

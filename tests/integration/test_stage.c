@@ -88,8 +88,7 @@ static void test_stage(void **state)
         free(buf);
     }
     assert_int_equal(sb_producer_send(p, topic, "x", 1, "garbage", 7, NULL, NULL), 0);
-    assert_int_equal(sb_producer_send(p, topic, "y", 1, "{\"type\":\"a.b\"}", 14, NULL, NULL),
-                     0);
+    assert_int_equal(sb_producer_send(p, topic, "y", 1, "{\"type\":\"a.b\"}", 14, NULL, NULL), 0);
     assert_int_equal(sb_producer_wait_all(p, 30000), 0);
 
     topics[0] = topic;

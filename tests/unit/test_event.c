@@ -74,9 +74,10 @@ static void expect_bad(const char *from, const char *to, const char *field)
 static void test_decode_rejects(void **state)
 {
     (void)state;
-    expect_bad("\"event_id\":\"01890a5d-ac96-774b", "\"event_id\":\"01890a5d-ac96-474b", "event_id");
-    expect_bad("\"event_id\":\"01890a5d-ac96-774b-bcce",
-               "\"event_id\":\"01890a5d-ac96-774b-7cce", "event_id");
+    expect_bad("\"event_id\":\"01890a5d-ac96-774b", "\"event_id\":\"01890a5d-ac96-474b",
+               "event_id");
+    expect_bad("\"event_id\":\"01890a5d-ac96-774b-bcce", "\"event_id\":\"01890a5d-ac96-774b-7cce",
+               "event_id");
     expect_bad("\"event_id\":", "\"evnt_id\":", "evnt_id");
     expect_bad("\"type\":\"contact.received\"", "\"type\":\"Contact\"", "type");
     expect_bad("2024-05-20T14:00:00.123Z", "2024-05-20 14:00", "occurred_at");

@@ -66,8 +66,7 @@ static void test_server_routes_and_limits(void **state)
     port = sb_http_server_port(s);
     assert_true(port > 0);
 
-    assert_int_equal(tu_http(port, "POST", "/echo?q=1", "X-Test: yes\r\n", "hello", 5, &body),
-                     200);
+    assert_int_equal(tu_http(port, "POST", "/echo?q=1", "X-Test: yes\r\n", "hello", 5, &body), 200);
     j = json_loads(body, 0, NULL);
     assert_non_null(j);
     assert_string_equal(json_string_value(json_object_get(j, "body")), "hello");

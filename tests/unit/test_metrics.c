@@ -26,10 +26,10 @@ static void expect_line(const char *text, const char *line)
 static void test_counter_gauge(void **state)
 {
     struct sb_metrics *m = sb_metrics_new();
-    struct sb_metric *a = sb_metrics_counter(m, "sb_accepted_total", "Accepted contacts",
-                                             "channel=chat");
-    struct sb_metric *b = sb_metrics_counter(m, "sb_accepted_total", "Accepted contacts",
-                                             "channel=email");
+    struct sb_metric *a =
+        sb_metrics_counter(m, "sb_accepted_total", "Accepted contacts", "channel=chat");
+    struct sb_metric *b =
+        sb_metrics_counter(m, "sb_accepted_total", "Accepted contacts", "channel=email");
     struct sb_metric *g = sb_metrics_gauge(m, "sb_inflight", "In flight\nnow", NULL);
     char *text;
     (void)state;

@@ -18,12 +18,12 @@
 enum sb_cfg_type { SB_CFG_STRING, SB_CFG_INT, SB_CFG_BOOL, SB_CFG_DOUBLE, SB_CFG_MAP };
 
 struct sb_config_def {
-    const char *name;    /* dotted key, e.g. "kafka.brokers" */
-    const char *env;     /* environment variable, e.g. "SB_KAFKA_BROKERS" */
+    const char *name; /* dotted key, e.g. "kafka.brokers" */
+    const char *env;  /* environment variable, e.g. "SB_KAFKA_BROKERS" */
     enum sb_cfg_type type;
-    const char *def;     /* default as text (NULL: no default, required if flags say so) */
-    double min, max;     /* bounds for INT and DOUBLE (ignored when min > max) */
-    int required;        /* 1: must be set by default, file or environment */
+    const char *def; /* default as text (NULL: no default, required if flags say so) */
+    double min, max; /* bounds for INT and DOUBLE (ignored when min > max) */
+    int required;    /* 1: must be set by default, file or environment */
     const char *help;
 };
 

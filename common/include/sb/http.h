@@ -13,18 +13,18 @@ struct sb_metrics;
 #define SB_HTTP_MAX_HEADERS 16
 
 struct sb_http_req {
-    const char *method;     /* "GET", "POST"… */
-    const char *path;       /* without the query string */
-    const char *body;       /* NUL-terminated copy; body_len bytes (may contain NUL) */
+    const char *method; /* "GET", "POST"… */
+    const char *path;   /* without the query string */
+    const char *body;   /* NUL-terminated copy; body_len bytes (may contain NUL) */
     size_t body_len;
-    const char *remote_ip;  /* textual peer address */
-    void *conn;             /* internal */
-    void *rq;               /* internal */
+    const char *remote_ip; /* textual peer address */
+    void *conn;            /* internal */
+    void *rq;              /* internal */
 };
 
 struct sb_http_resp {
     int status;
-    char *body;             /* owned: freed by the server */
+    char *body; /* owned: freed by the server */
     size_t body_len;
     const char *content_type;
     int nheaders;
@@ -52,12 +52,12 @@ struct sb_http_async *sb_http_req_suspend(const struct sb_http_req *req);
 void sb_http_async_complete(struct sb_http_async *a, struct sb_http_resp *resp);
 
 struct sb_http_opts {
-    const char *bind;       /* e.g. "127.0.0.1" */
-    int port;               /* 0: any free port (see sb_http_server_port) */
-    size_t max_body;        /* larger bodies answer 413 */
-    int threads;            /* worker threads (>= 1) */
-    int conn_timeout_s;     /* idle/slow client timeout */
-    unsigned max_conns;     /* connection limit */
+    const char *bind;   /* e.g. "127.0.0.1" */
+    int port;           /* 0: any free port (see sb_http_server_port) */
+    size_t max_body;    /* larger bodies answer 413 */
+    int threads;        /* worker threads (>= 1) */
+    int conn_timeout_s; /* idle/slow client timeout */
+    unsigned max_conns; /* connection limit */
 };
 
 struct sb_http_server;

@@ -54,8 +54,8 @@ int sb_producer_send(struct sb_producer *p, const char *topic, const void *key, 
 
 /* Enqueues one message and waits up to timeout_ms for its acknowledgement.
  * Returns 0 when durable, SB_E_TIMEOUT, SB_E_UNAVAIL or SB_E_FATAL. Any thread. */
-int sb_producer_send_wait(struct sb_producer *p, const char *topic, const void *key,
-                          size_t keylen, const void *value, size_t len, int timeout_ms);
+int sb_producer_send_wait(struct sb_producer *p, const char *topic, const void *key, size_t keylen,
+                          const void *value, size_t len, int timeout_ms);
 
 /* Waits until every message sent so far is delivered or failed, up to timeout_ms.
  * Returns 0 when all succeeded, the negative count of failures since the last call

@@ -16,8 +16,8 @@ struct sb_pg *sb_pg_new(const char *dsn, char *errstr, size_t errstr_size);
 void sb_pg_destroy(struct sb_pg *pg);
 
 /* Registers and prepares a statement (re-prepared after every reconnect). */
-int sb_pg_prepare(struct sb_pg *pg, const char *name, const char *sql, int nparams,
-                  char *errstr, size_t errstr_size);
+int sb_pg_prepare(struct sb_pg *pg, const char *name, const char *sql, int nparams, char *errstr,
+                  size_t errstr_size);
 
 /* Runs a statement without parameters (DDL, BEGIN, COMMIT…). Returns 0 or a
  * negative code with errstr. */

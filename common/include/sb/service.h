@@ -24,8 +24,7 @@ void sb_stop_request(void);
  * Returns 0 with *out set (caller destroys), 1 when --help/--version was printed
  * (exit 0), or a negative code after printing one clear line on stderr (exit 2). */
 int sb_service_configure(int argc, char **argv, const char *program, const char *summary,
-                         const struct sb_config_def *defs, size_t ndefs,
-                         struct sb_config **out);
+                         const struct sb_config_def *defs, size_t ndefs, struct sb_config **out);
 
 /* Fills opts from the configuration (kafka.brokers, rdkafka passthrough). The
  * strings stay borrowed from cfg; keys/values arrays are borrowed too. */

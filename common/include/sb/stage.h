@@ -37,9 +37,9 @@ struct sb_stage_opts {
     sb_stage_handle_fn handle;
     sb_stage_flush_fn flush; /* NULL when the handler never returns PENDING */
     void *ctx;
-    int batch_max;   /* flush after this many PENDING messages (default 500) */
-    int batch_ms;    /* …or this many ms after the first one (default 50) */
-    int poll_ms;     /* poll timeout (default 100) */
+    int batch_max;    /* flush after this many PENDING messages (default 500) */
+    int batch_ms;     /* …or this many ms after the first one (default 50) */
+    int poll_ms;      /* poll timeout (default 100) */
     int retry_max_ms; /* cap of the retry backoff (default 5000) */
 };
 
