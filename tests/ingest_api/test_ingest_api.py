@@ -28,6 +28,8 @@ class IngestApi(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.by_type, cls.store = schemas.load(os.path.join(h.ROOT, "proto", "events"))
+        # The roster the authorization rules are checked against.
+        h.sbctl("load", "agents", os.path.join(h.ROOT, "deploy", "config", "agents.sample.json"))
         cls.ingest = h.Ingest()
 
     @classmethod
@@ -240,7 +242,7 @@ class IngestApi(unittest.TestCase):
         other = h.sbctl("token", "create", "--role", "agent", "--agent", "a-presale-2")
         lead = h.sbctl("token", "create", "--role", "lead", "--agent", "a-aftersale-1")
         foreign_lead = h.sbctl("token", "create", "--role", "lead", "--agent", "a-presale-1")
-        sup = h.sbctl("token", "create", "--role", "supervisor", "--agent", "a-sup-1")
+        sup = h.sbctl("token", "create", "--role", "supervisor", "--agent", "a-aftersale-sup")
 
         def act(token, action, body, path=None):
             raw = json.dumps(body, ensure_ascii=False).encode()
@@ -269,7 +271,7 @@ class IngestApi(unittest.TestCase):
         self.assertEqual(st, 202, b)
         [ev] = h.wait_events("sb.activity.v1", lambda e: e.get("event_id") == b["event_id"])
         self.assert_valid(ev)
-        self.assertEqual(ev["payload"]["actor"]["agent_id"], "a-sup-1")
+        self.assertEqual(ev["payload"]["actor"]["agent_id"], "a-aftersale-sup")
         self.assert_refused(*act(owner, "transfer", {"to_team": "presale", "reason": "x"})[:2],
                             400, "customer_message")
         self.assertEqual(act(owner, "notes", {"text": "银行已确认", "kind": "progress",
