@@ -282,7 +282,7 @@ struct sb_http_server *sb_http_server_new(const struct sb_http_opts *opts,
         MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)(opts->conn_timeout_s > 0 ? opts->conn_timeout_s : 30),
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)(opts->max_conns ? opts->max_conns : 1024),
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_NOTIFY_COMPLETED,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024), MHD_OPTION_NOTIFY_COMPLETED,
         completed_cb, s, MHD_OPTION_END);
     if (s->daemon == NULL) {
         sb_fmt(errstr, errstr_size, "http: cannot listen on %s:%d (in use or not permitted)",

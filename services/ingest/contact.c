@@ -17,6 +17,20 @@
 
 static const char *const channels[] = {"chat", "email", "phone", "wechat", "social", "web", "api"};
 
+int sb_contact_channel_index(const char *channel)
+{
+    for (size_t i = 0; i < sizeof(channels) / sizeof(channels[0]); i++) {
+        if (strcmp(channel, channels[i]) == 0)
+            return (int)i;
+    }
+    return -1;
+}
+
+const char *sb_contact_channel_name(int i)
+{
+    return i >= 0 && (size_t)i < sizeof(channels) / sizeof(channels[0]) ? channels[i] : NULL;
+}
+
 int sb_contact_channel_valid(const char *channel)
 {
     for (size_t i = 0; i < sizeof(channels) / sizeof(channels[0]); i++) {

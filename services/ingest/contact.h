@@ -18,6 +18,10 @@ struct sb_contact_limits {
  * fixed at 2048). Returns 0, or SB_E_TOOBIG when deeper than max_depth. */
 int sb_json_depth_ok(const char *buf, size_t len, int max_depth);
 
+/* Index of a channel in the fixed list (0..6), or -1. */
+int sb_contact_channel_index(const char *channel);
+/* Name of channel index i, or NULL past the end. */
+const char *sb_contact_channel_name(int i);
 /* 1 when channel is one of chat, email, phone, wechat, social, web, api. */
 int sb_contact_channel_valid(const char *channel);
 
