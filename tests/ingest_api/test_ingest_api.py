@@ -34,8 +34,13 @@ class IngestApi(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
+        logs = cls.ingest.logs()
         rc = cls.ingest.stop()
         assert rc == 0, "sb-ingest exited %s on SIGTERM" % rc
+        # PII canary: the phones, emails and names sent by these tests never reach a log.
+        for canary in ("13812345678", "wang.fang@example.cn", "Wang.Fang", "王芳", "zhang.san",
+                       "13900001111"):
+            assert canary not in logs, "personal data %r in the service log" % canary
 
     def contact(self, name, **kw):
         c = {"channel": "chat", "external_id": ext(name),

@@ -8,3 +8,6 @@ sb_add_script_test(NAME itest_ingest_kafka_outage
     COMMAND ${SB_PYTHON3_API} ${CMAKE_CURRENT_LIST_DIR}/test_kafka_outage.py LABEL integration
     TIMEOUT 400)
 set_tests_properties(itest_ingest_kafka_outage PROPERTIES RUN_SERIAL TRUE)
+sb_add_script_test(NAME itest_ingest_ratelimit
+    COMMAND ${SB_PYTHON3_API} ${CMAKE_CURRENT_LIST_DIR}/test_ratelimit.py LABEL integration
+    TIMEOUT 120)
