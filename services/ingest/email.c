@@ -143,9 +143,11 @@ static char *part_text(GMimePart *part, const char **charset_out)
     g_mime_stream_flush(filtered);
     bytes = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem));
     /* Invalid sequences (a lying charset label, stray bytes) become U+FFFD. */
-    {
+    if (bytes == NULL || bytes->len == 0) {
+        text = sb_strdup(""); /* e.g. a base64 part that decodes to nothing */
+    } else {
         gchar *valid = g_utf8_make_valid((const gchar *)bytes->data, (gssize)bytes->len);
-        text = sb_strdup(valid);
+        text = sb_strdup(valid != NULL ? valid : "");
         g_free(valid);
     }
     g_object_unref(filtered);

@@ -96,6 +96,17 @@ static size_t entity(const char *s, size_t len, struct out *o)
                  {"apos", '\''},     {"nbsp", 0xA0},    {"copy", 0xA9},    {"reg", 0xAE},
                  {"hellip", 0x2026}, {"mdash", 0x2014}, {"ndash", 0x2013}, {"laquo", 0xAB},
                  {"raquo", 0xBB},    {"yen", 0xA5},     {"euro", 0x20AC},  {"middot", 0xB7}};
+    /* Latin-1 letters; an initial capital gives the capital letter (code - 0x20). */
+    static const struct {
+        const char *name;
+        uint32_t cp;
+    } letters[] = {{"agrave", 0xE0}, {"aacute", 0xE1}, {"acirc", 0xE2},  {"atilde", 0xE3},
+                   {"auml", 0xE4},   {"aring", 0xE5},  {"aelig", 0xE6},  {"ccedil", 0xE7},
+                   {"egrave", 0xE8}, {"eacute", 0xE9}, {"ecirc", 0xEA},  {"euml", 0xEB},
+                   {"igrave", 0xEC}, {"iacute", 0xED}, {"icirc", 0xEE},  {"iuml", 0xEF},
+                   {"ntilde", 0xF1}, {"ograve", 0xF2}, {"oacute", 0xF3}, {"ocirc", 0xF4},
+                   {"otilde", 0xF5}, {"ouml", 0xF6},   {"oslash", 0xF8}, {"ugrave", 0xF9},
+                   {"uacute", 0xFA}, {"ucirc", 0xFB},  {"uuml", 0xFC},   {"yacute", 0xFD}};
     size_t i = 1;
     uint32_t cp = 0;
 
@@ -124,6 +135,19 @@ static size_t entity(const char *s, size_t len, struct out *o)
             put_utf8(o, named[k].cp);
             return 1 + n + (len > n + 1 && s[n + 1] == ';' ? 1 : 0);
         }
+    }
+    for (size_t k = 0; k < sizeof(letters) / sizeof(letters[0]); k++) {
+        size_t n = strlen(letters[k].name);
+        int upper = len > 1 && s[1] == letters[k].name[0] - 32;
+        if (len > n && (s[1] == letters[k].name[0] || upper) &&
+            strncmp(s + 2, letters[k].name + 1, n - 1) == 0) {
+            put_utf8(o, upper ? letters[k].cp - 0x20 : letters[k].cp);
+            return 1 + n + (len > n + 1 && s[n + 1] == ';' ? 1 : 0);
+        }
+    }
+    if (len > 6 && strncmp(s + 1, "szlig", 5) == 0) {
+        put_utf8(o, 0xDF);
+        return s[6] == ';' ? 7 : 6;
     }
     return 0;
 }

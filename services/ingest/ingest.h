@@ -53,7 +53,7 @@ struct ingest {
     pthread_mutex_t workers_lock;
     struct worker *workers;
 
-    struct sb_metric *m_accepted[8];   /* by channel index (contact.c), resolved at start */
+    struct sb_metric *m_accepted[8]; /* by channel index (contact.c), resolved at start */
     struct sb_metric *m_duplicates[8];
     struct sb_metric *m_inflight;
     struct sb_metric *m_produce_seconds;

@@ -172,16 +172,15 @@ void ingest_count_rejected(struct ingest *in, const char *channel, const char *r
                                      "Requests refused, by channel and reason", labels));
 }
 
-static struct sb_metric *accepted_metric(struct sb_metrics *m, const char *channel,
-                                         int duplicate)
+static struct sb_metric *accepted_metric(struct sb_metrics *m, const char *channel, int duplicate)
 {
     char labels[64];
     sb_fmt(labels, sizeof(labels), "channel=%s", channel);
-    return sb_metrics_counter(
-        m, duplicate ? "sb_ingest_duplicates_total" : "sb_ingest_accepted_total",
-        duplicate ? "Replayed contacts answered from the idempotency store"
-                  : "Contacts accepted (durable in Kafka)",
-        labels);
+    return sb_metrics_counter(m,
+                              duplicate ? "sb_ingest_duplicates_total" : "sb_ingest_accepted_total",
+                              duplicate ? "Replayed contacts answered from the idempotency store"
+                                        : "Contacts accepted (durable in Kafka)",
+                              labels);
 }
 
 void ingest_count_accepted(struct ingest *in, const char *channel, int duplicate)
