@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -170,4 +171,18 @@ int sb_random_bytes(void *buf, size_t len)
     if (len > (size_t)0x7fffffff)
         return SB_E_INVAL;
     return RAND_bytes(buf, (int)len) == 1 ? 0 : SB_E_IO;
+}
+
+void sb_sha256_join_hex(const char *a, char sep, const char *b, char out[65])
+{
+    unsigned char d[SHA256_DIGEST_LENGTH];
+    size_t la = strlen(a), lb = strlen(b);
+    char *buf = sb_malloc(la + lb + 1);
+
+    memcpy(buf, a, la);
+    buf[la] = sep;
+    memcpy(buf + la + 1, b, lb);
+    SHA256((const unsigned char *)buf, la + lb + 1, d);
+    free(buf);
+    sb_hex(d, sizeof(d), out);
 }

@@ -49,11 +49,31 @@ const char *sb_sig_result_str(enum sb_sig_result r)
     return "invalid signature";
 }
 
+/* Yields the next comma-separated part of a header value with leading spaces skipped:
+ * sets *part and *n and advances *cursor. Returns 0 at the end. */
+static int next_part(const char **cursor, const char **part, size_t *n)
+{
+    const char *p = *cursor, *end;
+
+    if (*p == '\0')
+        return 0;
+    end = strchr(p, ',');
+    *n = end ? (size_t)(end - p) : strlen(p);
+    *cursor = p + *n + (end ? 1 : 0);
+    while (*n > 0 && *p == ' ') {
+        p++;
+        (*n)--;
+    }
+    *part = p;
+    return 1;
+}
+
 enum sb_sig_result sb_sig_verify(const char *secret, const char *header, const char *body,
                                  size_t len, int64_t now, int64_t window_s)
 {
     char expected[SB_SIG_HEX_LEN + 1];
-    const char *p;
+    const char *cursor, *p;
+    size_t n;
     int64_t t = 0;
     int have_t = 0, have_v1 = 0, match = 0;
 
@@ -62,13 +82,7 @@ enum sb_sig_result sb_sig_verify(const char *secret, const char *header, const c
     if (strlen(header) > 1024)
         return SB_SIG_MALFORMED;
     /* First pass: the timestamp. */
-    for (p = header; *p;) {
-        const char *end = strchr(p, ',');
-        size_t n = end ? (size_t)(end - p) : strlen(p);
-        while (n > 0 && *p == ' ') {
-            p++;
-            n--;
-        }
+    for (cursor = header; next_part(&cursor, &p, &n);) {
         if (n > 2 && strncmp(p, "t=", 2) == 0) {
             char num[24];
             if (n - 2 >= sizeof(num))
@@ -79,29 +93,17 @@ enum sb_sig_result sb_sig_verify(const char *secret, const char *header, const c
                 return SB_SIG_MALFORMED;
             have_t = 1;
         }
-        p += n;
-        if (*p == ',')
-            p++;
     }
     if (!have_t)
         return SB_SIG_MALFORMED;
     sb_sig_compute(secret, t, body, len, expected);
     /* Second pass: every v1 value, compared in constant time. */
-    for (p = header; *p;) {
-        const char *end = strchr(p, ',');
-        size_t n = end ? (size_t)(end - p) : strlen(p);
-        while (n > 0 && *p == ' ') {
-            p++;
-            n--;
-        }
+    for (cursor = header; next_part(&cursor, &p, &n);) {
         if (n > 3 && strncmp(p, "v1=", 3) == 0) {
             have_v1 = 1;
             if (n - 3 == SB_SIG_HEX_LEN && CRYPTO_memcmp(p + 3, expected, SB_SIG_HEX_LEN) == 0)
                 match = 1;
         }
-        p += n;
-        if (*p == ',')
-            p++;
     }
     if (!have_v1)
         return SB_SIG_MALFORMED;

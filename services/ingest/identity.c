@@ -43,31 +43,17 @@ const char *sb_identity_source_str(enum sb_identity_source s)
     return "unknown";
 }
 
-static void digest_hex(const char *a, const char *b, char out[65])
-{
-    unsigned char d[SHA256_DIGEST_LENGTH];
-    size_t la = strlen(a), lb = strlen(b);
-    char *buf = sb_malloc(la + lb + 1);
-
-    memcpy(buf, a, la);
-    buf[la] = ':';
-    memcpy(buf + la + 1, b, lb);
-    SHA256((const unsigned char *)buf, la + lb + 1, d);
-    free(buf);
-    sb_hex(d, sizeof(d), out);
-}
-
 void sb_identity_provisional_no(const char *kind, const char *value, char *out, size_t outsz)
 {
     char hex[65];
-    digest_hex(kind, value, hex);
+    sb_sha256_join_hex(kind, ':', value, hex);
     sb_fmt(out, outsz, "P-%.24s", hex);
 }
 
 void sb_identity_cache_key(const char *kind, const char *value, char *out, size_t outsz)
 {
     char hex[65];
-    digest_hex("identity", value, hex);
+    sb_sha256_join_hex("identity", ':', value, hex);
     sb_fmt(out, outsz, "sb:ident:%s:%s", kind, hex);
 }
 

@@ -51,20 +51,6 @@ struct sb_completer {
     struct sb_redis *redis;
 };
 
-static void sha256_hex(const char *a, const char *b, char out[65])
-{
-    unsigned char d[SHA256_DIGEST_LENGTH];
-    size_t la = strlen(a), lb = strlen(b);
-    char *buf = sb_malloc(la + lb + 1);
-
-    memcpy(buf, a, la);
-    buf[la] = '\n';
-    memcpy(buf + la + 1, b, lb);
-    SHA256((const unsigned char *)buf, la + lb + 1, d);
-    free(buf);
-    sb_hex(d, sizeof(d), out);
-}
-
 static void pending_free(struct pending *p)
 {
     free(p->response);
@@ -376,7 +362,7 @@ static int lookup(struct sb_redis *r, json_t *contact, const char *idem_key, con
                 i == json_array_size(refs) ? irt : json_string_value(json_array_get(refs, i));
             if (ref == NULL)
                 continue;
-            sha256_hex("msgid", ref, hash);
+            sb_sha256_join_hex("msgid", '\n', ref, hash);
             sb_fmt(keys[n], sizeof(keys[n]), "sb:thread:%s", hash);
             argvs_store[n][0] = "GET";
             argvs_store[n][1] = keys[n];
@@ -498,7 +484,7 @@ int ingest_contact(struct ingest *in, const struct sb_http_req *req, struct sb_h
     sb_strlcpy(p->channel, channel, sizeof(p->channel));
     /* The contact id is derived from the idempotency identity, so that a replay that
      * slips past deduplication (Redis lost) is still recognisable downstream. */
-    sha256_hex(channel, idem_key ? idem_key : external_id, hash);
+    sb_sha256_join_hex(channel, '\n', idem_key ? idem_key : external_id, hash);
     sb_fmt(contact_id, sizeof(contact_id), "c-%.32s", hash);
     sb_fmt(p->idem_key, sizeof(p->idem_key), "sb:idem:%s", hash);
     if (r != NULL && lookup(r, contact, p->idem_key, channel, &l) != 0)
@@ -512,10 +498,10 @@ int ingest_contact(struct ingest *in, const struct sb_http_req *req, struct sb_h
         ingest_error(in, resp, channel, 400, "invalid", "no customer identity", "customer");
         goto answered;
     }
-    sha256_hex("customer", customer_no, hash);
+    sb_sha256_join_hex("customer", '\n', customer_no, hash);
     sb_fmt(p->open_key, sizeof(p->open_key), "sb:open:%s", hash);
     if (strcmp(channel, "email") == 0) {
-        sha256_hex("msgid", external_id, hash);
+        sb_sha256_join_hex("msgid", '\n', external_id, hash);
         sb_fmt(p->thread_key, sizeof(p->thread_key), "sb:thread:%s", hash);
     }
     sb_uuid7_new(id);

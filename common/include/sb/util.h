@@ -34,6 +34,10 @@ void sb_sleep_ms(int64_t ms);
 /* Writes the lowercase hex of len bytes of in into out (size >= 2*len+1). */
 void sb_hex(const unsigned char *in, size_t len, char *out);
 
+/* Writes the lowercase hex SHA-256 of "<a><sep><b>" into out (65 bytes): the key
+ * derivation used for ids and cache keys that must not carry the clear value. */
+void sb_sha256_join_hex(const char *a, char sep, const char *b, char out[65]);
+
 /* Fills buf with cryptographically random bytes. Returns 0 or SB_E_IO. */
 int sb_random_bytes(void *buf, size_t len);
 
