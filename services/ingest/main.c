@@ -331,6 +331,13 @@ out:
     if (in.producer != NULL)
         sb_producer_wait_all(in.producer, (int)sb_config_int(cfg, "shutdown.timeout_ms"));
     sb_completer_destroy(in.completer); /* drains the completions queued so far */
+    if (http != NULL) {
+        /* Let the server write the answers just completed before it closes. */
+        int64_t deadline = sb_mono_ms() + 1000;
+        while (sb_metric_value(in.m_inflight) > 0 && sb_mono_ms() < deadline)
+            sb_sleep_ms(10);
+        sb_sleep_ms(100);
+    }
     sb_http_server_destroy(http);
     sb_admin_destroy(admin);
     sb_producer_destroy(in.producer, (int)sb_config_int(cfg, "shutdown.timeout_ms"));
