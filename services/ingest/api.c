@@ -145,7 +145,7 @@ static int json_channel(struct ingest *in, const struct sb_http_req *req, struct
                      "Idempotency-Key");
         return 0;
     }
-    return ingest_contact(in, req, resp, contact, idem);
+    return ingest_contact(in, req, resp, contact, idem, 0);
 }
 
 /* The generic contact is already in the normalized shape. */
@@ -354,7 +354,8 @@ static int email_channel(struct ingest *in, const struct sb_http_req *req,
         ingest_error(in, resp, "email", 400, "invalid", errstr, field);
         return 0;
     }
-    return ingest_contact(in, req, resp, contact, sb_http_req_header(req, "Idempotency-Key"));
+    return ingest_contact(in, req, resp, contact, sb_http_req_header(req, "Idempotency-Key"),
+                          0);
 }
 
 static int wechat_channel(struct ingest *in, const struct sb_http_req *req,
@@ -411,7 +412,7 @@ static int wechat_channel(struct ingest *in, const struct sb_http_req *req,
         ingest_error(in, resp, "wechat", 400, "invalid", errstr, field);
         return 0;
     }
-    return ingest_contact(in, req, resp, contact, NULL);
+    return ingest_contact(in, req, resp, contact, NULL, 1);
 }
 
 int ingest_handle(void *ctx, const struct sb_http_req *req, struct sb_http_resp *resp)

@@ -93,10 +93,11 @@ int ingest_handle(void *ctx, const struct sb_http_req *req, struct sb_http_resp 
 
 /* Intake of one normalized contact (intake.c): idempotency, identity, threading,
  * produce, then 202 (asynchronously). contact is stolen. idem_key may be NULL (the
- * channel and external id are used). thread_ids: message ids the contact replies
- * to (email), may be NULL. */
+ * channel and external id are used). Email threading reads the contact's in_reply_to
+ * and references. wechat_reply: answer 200 "success" as WeChat expects
+ * instead of the 202 JSON body. */
 int ingest_contact(struct ingest *in, const struct sb_http_req *req, struct sb_http_resp *resp,
-                   json_t *contact, const char *idem_key);
+                   json_t *contact, const char *idem_key, int wechat_reply);
 
 /* Registers intake's Lua scripts on a new Redis connection (intake.c). */
 void ingest_redis_scripts(struct sb_redis *r);

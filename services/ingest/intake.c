@@ -8,6 +8,7 @@
  * threading), never refuse a contact. */
 #include "identity.h"
 #include "ingest.h"
+#include "wechat.h"
 
 #include "sb/err.h"
 #include "sb/event.h"
@@ -36,7 +37,8 @@ struct pending {
     char thread_key[KEY_MAX]; /* this email's Message-ID, "" otherwise */
     char ticket_id[TICKET_MAX];
     int new_ticket;
-    char *response; /* 202 body */
+    int wechat_reply; /* answer as WeChat expects: 200 "success" */
+    char *response;   /* 202 body */
     int64_t t0_us;
     rd_kafka_resp_err_t err;
 };
@@ -129,7 +131,11 @@ static void finish(struct ingest *in, struct pending *p)
 
     memset(&resp, 0, sizeof(resp));
     if (p->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        sb_http_resp_text(&resp, 202, "application/json", p->response, strlen(p->response));
+        if (p->wechat_reply)
+            sb_http_resp_text(&resp, 200, "text/plain", SB_WECHAT_REPLY,
+                              strlen(SB_WECHAT_REPLY));
+        else
+            sb_http_resp_text(&resp, 202, "application/json", p->response, strlen(p->response));
         ingest_count_accepted(in, p->channel, 0);
         sb_metric_observe(in->m_produce_seconds, (double)(sb_mono_us() - p->t0_us) / 1e6);
     } else {
@@ -256,14 +262,18 @@ static void delivered(void *opaque, rd_kafka_resp_err_t err)
 /* Answers from an earlier outcome of the same contact (the idempotency record):
  * a finished one is replayed (same 202 body), one still in progress gets 409. */
 static void replay(struct ingest *in, const char *value, size_t len, const char *channel,
-                   struct sb_http_resp *resp)
+                   int wechat_reply, struct sb_http_resp *resp)
 {
     json_t *v = json_loadb(value, len, 0, NULL);
     const char *state = json_string_value(json_object_get(v, "s"));
     const char *body = json_string_value(json_object_get(v, "r"));
 
     if (state != NULL && strcmp(state, "done") == 0 && body != NULL) {
-        sb_http_resp_text(resp, 202, "application/json", body, strlen(body));
+        if (wechat_reply) /* WeChat resends a push it got no answer to: same answer */
+            sb_http_resp_text(resp, 200, "text/plain", SB_WECHAT_REPLY,
+                              strlen(SB_WECHAT_REPLY));
+        else
+            sb_http_resp_text(resp, 202, "application/json", body, strlen(body));
         ingest_count_accepted(in, channel, 1);
     } else {
         ingest_error(in, resp, channel, 409, "in_progress",
@@ -461,7 +471,7 @@ out:
 }
 
 int ingest_contact(struct ingest *in, const struct sb_http_req *req, struct sb_http_resp *resp,
-                   json_t *contact, const char *idem_key)
+                   json_t *contact, const char *idem_key, int wechat_reply)
 {
     struct pending *p = sb_calloc(1, sizeof(*p));
     struct sb_redis *r = ingest_redis(in);
@@ -480,6 +490,7 @@ int ingest_contact(struct ingest *in, const struct sb_http_req *req, struct sb_h
 
     memset(&l, 0, sizeof(l));
     p->in = in;
+    p->wechat_reply = wechat_reply;
     p->t0_us = sb_mono_us();
     sb_strlcpy(p->channel, channel, sizeof(p->channel));
     /* The contact id is derived from the idempotency identity, so that a replay that
@@ -490,7 +501,7 @@ int ingest_contact(struct ingest *in, const struct sb_http_req *req, struct sb_h
     if (r != NULL && lookup(r, contact, p->idem_key, channel, &l) != 0)
         r = NULL;
     if (r != NULL && l.idem != NULL) {
-        replay(in, l.idem->str, l.idem->len, channel, resp);
+        replay(in, l.idem->str, l.idem->len, channel, wechat_reply, resp);
         goto answered;
     }
     if (ingest_identity_resolve(in, json_object_get(contact, "customer"), r ? l.cached : NULL,
@@ -517,7 +528,8 @@ int ingest_contact(struct ingest *in, const struct sb_http_req *req, struct sb_h
         redisReply *known = NULL;
         reserved = reserve(in, r, p, l.thread_ticket, suffix, &known);
         if (reserved == 0) {
-            replay(in, known->element[1]->str, known->element[1]->len, channel, resp);
+            replay(in, known->element[1]->str, known->element[1]->len, channel, wechat_reply,
+                   resp);
             freeReplyObject(known);
             goto answered;
         }
