@@ -139,8 +139,8 @@ static size_t entity(const char *s, size_t len, struct out *o)
     for (size_t k = 0; k < sizeof(letters) / sizeof(letters[0]); k++) {
         size_t n = strlen(letters[k].name);
         int upper = len > 1 && s[1] == letters[k].name[0] - 32;
-        if (len > n && (s[1] == letters[k].name[0] || upper) &&
-            strncmp(s + 2, letters[k].name + 1, n - 1) == 0) {
+        if (n >= 2 && len > n && (s[1] == letters[k].name[0] || upper) &&
+            memcmp(s + 2, letters[k].name + 1, n - 1) == 0) {
             put_utf8(o, upper ? letters[k].cp - 0x20 : letters[k].cp);
             return 1 + n + (len > n + 1 && s[n + 1] == ';' ? 1 : 0);
         }
