@@ -55,7 +55,37 @@ struct action {
     int min_rank;
     int unassigned_ok; /* an agent may act on a ticket nobody owns yet */
     int (*check)(json_t *body, char *field, size_t fieldsz, char *errstr, size_t errstr_size);
+    const char *keys; /* the body's allowed keys, space-separated */
 };
+
+/* Refuses a key not in the space-separated list: unknown fields would otherwise travel
+ * into the event and break its schema. */
+static int known_keys(json_t *body, const char *keys, char *field, size_t fieldsz, char *errstr,
+                      size_t errstr_size)
+{
+    const char *k;
+    json_t *v;
+
+    json_object_foreach(body, k, v)
+    {
+        const char *p = keys;
+        size_t n = strlen(k);
+        int found = 0;
+        while (*p && !found) {
+            size_t m = strcspn(p, " ");
+            found = m == n && strncmp(p, k, n) == 0;
+            p += m;
+            while (*p == ' ')
+                p++;
+        }
+        if (!found) {
+            sb_fmt(field, fieldsz, "%.64s", k);
+            sb_fmt(errstr, errstr_size, "%.64s: unknown field", k);
+            return SB_E_INVAL;
+        }
+    }
+    return 0;
+}
 
 static int fail(char *field, size_t fieldsz, char *errstr, size_t errstr_size, const char *f,
                 const char *msg)
@@ -182,15 +212,16 @@ static int check_priority(json_t *b, char *f, size_t fs, char *e, size_t es)
 }
 
 static const struct action ticket_actions[] = {
-    {"replies", "agent.replied", RANK_AGENT, 0, check_reply},
-    {"status", "ticket.status_changed", RANK_AGENT, 0, check_status},
-    {"transfer", "ticket.transferred", RANK_AGENT, 0, check_transfer},
-    {"notes", "ticket.note_added", RANK_AGENT, 0, check_note},
-    {"claim", "ticket.claimed", RANK_AGENT, 1, check_claim},
-    {"decline", "ticket.declined", RANK_AGENT, 1, check_decline},
-    {"review", "ticket.reviewed", RANK_LEAD, 0, check_review},
-    {"csat", "csat.received", RANK_AGENT, 0, check_csat},
-    {"priority", "ticket.priority_overridden", RANK_SUPERVISOR, 0, check_priority},
+    {"replies", "agent.replied", RANK_AGENT, 0, check_reply, "body public"},
+    {"status", "ticket.status_changed", RANK_AGENT, 0, check_status, "status reason"},
+    {"transfer", "ticket.transferred", RANK_AGENT, 0, check_transfer,
+     "to_agent to_team reason customer_message"},
+    {"notes", "ticket.note_added", RANK_AGENT, 0, check_note, "text kind percent milestone"},
+    {"claim", "ticket.claimed", RANK_AGENT, 1, check_claim, ""},
+    {"decline", "ticket.declined", RANK_AGENT, 1, check_decline, "reason suggested_agent"},
+    {"review", "ticket.reviewed", RANK_LEAD, 0, check_review, "outcome reason"},
+    {"csat", "csat.received", RANK_AGENT, 0, check_csat, "score comment"},
+    {"priority", "ticket.priority_overridden", RANK_SUPERVISOR, 0, check_priority, "band reason"},
 };
 
 static int check_presence(json_t *b, char *f, size_t fs, char *e, size_t es)
@@ -208,6 +239,8 @@ static int check_presence(json_t *b, char *f, size_t fs, char *e, size_t es)
         return fail(f, fs, e, es, "capacities", "must be an object of channel: count");
     json_object_foreach(caps, k, v)
     {
+        if (!sb_contact_channel_valid(k))
+            return fail(f, fs, e, es, "capacities", "keys must be channel names");
         if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 100)
             return fail(f, fs, e, es, "capacities", "counts must be integers 0..100");
     }
@@ -333,14 +366,17 @@ static int produce(struct ingest *in, struct sb_http_resp *resp, const char *top
     return 0;
 }
 
+/* The action's JSON object; an empty body counts as {} when empty_ok (claim). */
 static json_t *parse_json(struct ingest *in, const struct sb_http_req *req,
-                          struct sb_http_resp *resp)
+                          struct sb_http_resp *resp, int empty_ok)
 {
     const char *ct = sb_http_req_header(req, "Content-Type");
     json_error_t jerr;
     json_t *j;
     char msg[256];
 
+    if (empty_ok && req->body_len == 0)
+        return json_object();
     if (ct == NULL || strncasecmp(ct, "application/json", 16) != 0) {
         ingest_error(in, resp, "agent", 415, "unsupported_media_type",
                      "Content-Type must be application/json", "Content-Type");
@@ -371,10 +407,11 @@ static int presence(struct ingest *in, const struct sb_http_req *req, struct sb_
                      "agent_id");
         return 0;
     }
-    body = parse_json(in, req, resp);
+    body = parse_json(in, req, resp, 0);
     if (body == NULL)
         return 0;
-    if (check_presence(body, field, sizeof(field), errstr, sizeof(errstr)) != 0) {
+    if (known_keys(body, "status capacities", field, sizeof(field), errstr, sizeof(errstr)) != 0 ||
+        check_presence(body, field, sizeof(field), errstr, sizeof(errstr)) != 0) {
         json_decref(body);
         ingest_error(in, resp, "agent", 400, "invalid", errstr, field);
         return 0;
@@ -439,10 +476,11 @@ int ingest_action(struct ingest *in, const struct sb_http_req *req, struct sb_ht
                      status == 404 ? "ticket_id" : NULL);
         return 0;
     }
-    body = parse_json(in, req, resp);
+    body = parse_json(in, req, resp, a->check == check_claim);
     if (body == NULL)
         return 0;
-    if (a->check(body, field, sizeof(field), errstr, sizeof(errstr)) != 0) {
+    if (known_keys(body, a->keys, field, sizeof(field), errstr, sizeof(errstr)) != 0 ||
+        a->check(body, field, sizeof(field), errstr, sizeof(errstr)) != 0) {
         json_decref(body);
         ingest_error(in, resp, "agent", 400, "invalid", errstr, field);
         return 0;

@@ -354,8 +354,7 @@ static int email_channel(struct ingest *in, const struct sb_http_req *req,
         ingest_error(in, resp, "email", 400, "invalid", errstr, field);
         return 0;
     }
-    return ingest_contact(in, req, resp, contact, sb_http_req_header(req, "Idempotency-Key"),
-                          0);
+    return ingest_contact(in, req, resp, contact, sb_http_req_header(req, "Idempotency-Key"), 0);
 }
 
 static int wechat_channel(struct ingest *in, const struct sb_http_req *req,

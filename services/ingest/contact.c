@@ -189,6 +189,8 @@ static int attachments(struct check *c, json_t *in, json_t *out, size_t max)
             opt_string(c, item, "type", "attachments[].type", 127, o, "type") ||
             opt_string(c, item, "url", "attachments[].url", 2048, o, "url"))
             return SB_E_INVAL;
+        if (json_object_get(o, "name") == NULL) /* events always name an attachment */
+            json_object_set_new(o, "name", json_string("attachment"));
         size = json_object_get(item, "size");
         if (size != NULL && (!json_is_integer(size) || json_integer_value(size) < 0))
             return fail(c, "attachments[].size", "must be a non-negative integer");

@@ -132,8 +132,7 @@ static void finish(struct ingest *in, struct pending *p)
     memset(&resp, 0, sizeof(resp));
     if (p->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         if (p->wechat_reply)
-            sb_http_resp_text(&resp, 200, "text/plain", SB_WECHAT_REPLY,
-                              strlen(SB_WECHAT_REPLY));
+            sb_http_resp_text(&resp, 200, "text/plain", SB_WECHAT_REPLY, strlen(SB_WECHAT_REPLY));
         else
             sb_http_resp_text(&resp, 202, "application/json", p->response, strlen(p->response));
         ingest_count_accepted(in, p->channel, 0);
@@ -270,8 +269,7 @@ static void replay(struct ingest *in, const char *value, size_t len, const char 
 
     if (state != NULL && strcmp(state, "done") == 0 && body != NULL) {
         if (wechat_reply) /* WeChat resends a push it got no answer to: same answer */
-            sb_http_resp_text(resp, 200, "text/plain", SB_WECHAT_REPLY,
-                              strlen(SB_WECHAT_REPLY));
+            sb_http_resp_text(resp, 200, "text/plain", SB_WECHAT_REPLY, strlen(SB_WECHAT_REPLY));
         else
             sb_http_resp_text(resp, 202, "application/json", body, strlen(body));
         ingest_count_accepted(in, channel, 1);
@@ -528,8 +526,7 @@ int ingest_contact(struct ingest *in, const struct sb_http_req *req, struct sb_h
         redisReply *known = NULL;
         reserved = reserve(in, r, p, l.thread_ticket, suffix, &known);
         if (reserved == 0) {
-            replay(in, known->element[1]->str, known->element[1]->len, channel, wechat_reply,
-                   resp);
+            replay(in, known->element[1]->str, known->element[1]->len, channel, wechat_reply, resp);
             freeReplyObject(known);
             goto answered;
         }

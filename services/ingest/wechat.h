@@ -32,8 +32,7 @@ enum sb_wechat_kind {
  * concatenation of token, timestamp and nonce sorted bytewise, as WeChat computes the
  * signature query parameter. Writes an empty string when a parameter is NULL, empty or
  * longer than SB_WECHAT_PARAM_MAX bytes. Used by the check below, by tests and tools. */
-void sb_wechat_signature(const char *token, const char *timestamp, const char *nonce,
-                         char out[41]);
+void sb_wechat_signature(const char *token, const char *timestamp, const char *nonce, char out[41]);
 
 /* Returns 1 when signature is the signature of token, timestamp and nonce, compared in
  * constant time; 0 otherwise, and also when a parameter is NULL, empty or longer than
@@ -45,20 +44,33 @@ int sb_wechat_signature_ok(const char *token, const char *timestamp, const char 
 
 /* Parses one plaintext (or compatible-mode) push of len bytes; xml (borrowed) need not
  * be NUL-terminated. On success returns 0 and sets *kind:
- *  - SB_WECHAT_CONTACT: *contact is a new reference to the contact
- *    {"channel":"wechat","external_id","customer":{"wechat_openid"},"body","sent_at",
- *    "attachments" (media only),"metadata"}; messages text, image, voice, video,
- *    shortvideo, location, link (and any future message type, as "[<type>]") and the
- *    events subscribe, SCAN and CLICK;
- *  - SB_WECHAT_IGNORE: *contact is NULL; the events unsubscribe, VIEW, LOCATION,
- *    TEMPLATESENDJOBFINISH and any other event.
+ *  - SB_WECHAT_CONTACT, *contact a new reference: the messages text, image, voice,
+ *    video, shortvideo, location, link (and a message type newer than this parser) and
+ *    the events subscribe, SCAN and CLICK;
+ *  - SB_WECHAT_IGNORE, *contact NULL: the events unsubscribe, VIEW, LOCATION (periodic
+ *    location report), TEMPLATESENDJOBFINISH and any other event. A malformed push is
+ *    refused, never ignored.
+ * The contact has the shape of the generic contact of POST /v1/contacts:
+ *    {"channel":"wechat", "external_id": MsgId, or "<FromUserName>:<CreateTime>:<Event>"
+ *     for events (they have no MsgId), "customer":{"wechat_openid": FromUserName},
+ *     "body", "sent_at": CreateTime as RFC 3339 UTC with milliseconds,
+ *     "attachments":[{"name": MediaId, "type": "image" | "voice/<Format>" | "video",
+ *     "size": 0}] (media with a MediaId only), "metadata":{"msg_type", "to_user", and
+ *     when present "event", "event_key", "ticket", "media_id", "thumb_media_id",
+ *     "pic_url", "format", "voice_recognized" (voice only), "location_x", "location_y",
+ *     "scale", "label", "title", "description", "url"}}
+ * with body: text: Content; voice: Recognition, or "[voice]" without one; image:
+ * "[image]"; video and shortvideo: "[video]"; location: "[location] <Label> (<x>,<y>)";
+ * link: "[link] <Title> <Url>"; subscribe: "[subscribe]"; SCAN: "[scan] <EventKey>";
+ * CLICK: "[click] <EventKey>"; a newer type: "[<MsgType>]".
  * On failure *contact is NULL and returns SB_E_INVAL, or SB_E_TOOBIG for a size limit,
- * with errstr naming the field: `field "FromUserName": missing`; errors about the
- * document as a whole name the field "body". Refused: more than SB_WECHAT_MAX_BYTES,
- * malformed XML or UTF-8, any DTD (so no entity but the XML built-ins), nesting deeper
- * than SB_WECHAT_DEPTH_MAX, element text over SB_WECHAT_TEXT_MAX, a repeated field,
- * missing ToUserName, FromUserName, CreateTime (unix seconds), MsgType, or MsgId on a
- * message, and encrypted (safe-mode) pushes. */
+ * with errstr naming the field (`field "FromUserName": missing`, "body" for the
+ * document as a whole); a 256-byte errstr holds any message. Refused: more than
+ * SB_WECHAT_MAX_BYTES, malformed XML or UTF-8, any DTD (so no entity beyond the XML
+ * built-ins), nesting deeper than SB_WECHAT_DEPTH_MAX, element text over
+ * SB_WECHAT_TEXT_MAX (or a smaller cap per field), a repeated field, a missing
+ * ToUserName, FromUserName, CreateTime (unix seconds), MsgType, or MsgId on a message,
+ * and encrypted (safe-mode) pushes. */
 int sb_wechat_parse(const char *xml, size_t len, enum sb_wechat_kind *kind, json_t **contact,
                     char *errstr, size_t errstr_size);
 

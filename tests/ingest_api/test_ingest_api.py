@@ -297,6 +297,13 @@ class IngestApi(unittest.TestCase):
         self.assertEqual(act(owner, "notes", {"text": "银行已确认", "kind": "progress",
                                               "percent": 60})[0], 202)
         self.assert_refused(*act(owner, "csat", {"score": 6})[:2], 400, "score")
+        self.assert_refused(*act(owner, "replies", {"body": "x", "colour": "red"})[:2], 400,
+                            "colour")
+        st, b, _ = h.request(self.ingest.url("/v1/tickets/%s/claim" % tid), b"",
+                             {"Authorization": "Bearer " + owner})
+        self.assertEqual(st, 202, b)  # claim needs no body
+        [ev] = h.wait_events("sb.activity.v1", lambda e: e.get("event_id") == b["event_id"])
+        self.assert_valid(ev)
         self.assert_refused(*act(owner, "replies", {"body": "x"},
                                  "/v1/tickets/T-none-%s/replies" % RUN)[:2], 404)
         st, b, _ = act(owner, None, {"status": "available", "capacities": {"chat": 3}},
@@ -307,6 +314,8 @@ class IngestApi(unittest.TestCase):
         self.assertEqual(ev["_key"], "a-aftersale-2")
         self.assert_refused(*act(owner, None, {"status": "available"},
                                  "/v1/agents/a-presale-2/presence")[:2], 403)
+        self.assert_refused(*act(owner, None, {"status": "available", "capacities": {"fax": 1}},
+                                 "/v1/agents/a-aftersale-2/presence")[:2], 400, "capacities")
 
     def test_admin_endpoints(self):
         st, _, _ = h.post_signed(self.ingest, "/v1/contacts", self.contact("metrics"), API)

@@ -79,10 +79,13 @@ class KafkaOutage(unittest.TestCase):
                     break
                 time.sleep(1)
             self.assertEqual(st, 202, "intake did not recover without a restart")
-            events = h.consume("sb.contacts.v1")
-            ids = {e["payload"]["external_id"] for e in events}
-            self.assertIn("%s-before" % RUN, ids)
-            self.assertIn("%s-after" % RUN, ids)
+            # The broker just came back: read until both kept contacts are visible.
+            wanted = {"%s-before" % RUN, "%s-after" % RUN}
+            events = h.wait_events("sb.contacts.v1",
+                                   lambda e: e["payload"]["external_id"] in wanted, count=2,
+                                   timeout=90)
+            ids = {e["payload"]["external_id"] for e in h.consume("sb.contacts.v1")}
+            self.assertEqual({e["payload"]["external_id"] for e in events}, wanted)
             for i in range(3):
                 self.assertNotIn("%s-during-%d" % (RUN, i), ids, "a refused contact was produced")
         finally:
