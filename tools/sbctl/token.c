@@ -25,7 +25,7 @@ static void usage(FILE *out)
                  "\n"
                  "Creates an API bearer token and prints it once (sbt_ and 64 hex digits);\n"
                  "only its SHA-256 is stored. --agent ties the token to an agent of the roster\n"
-                 "(required for role agent). Revoke a token with:\n"
+                 "(required for roles agent and lead). Revoke a token with:\n"
                  "  UPDATE api_tokens SET revoked_at = now() WHERE id = ...\n");
 }
 
@@ -60,8 +60,9 @@ static int parse_args(int argc, char **argv, const char **role, const char **age
         fprintf(stderr, "sbctl token: --role must be agent, lead, supervisor or admin\n");
         return SBCTL_EXIT_USAGE;
     }
-    if (strcmp(*role, "agent") == 0 && *agent == NULL) {
-        fprintf(stderr, "sbctl token: role agent needs --agent ID\n");
+    /* A lead acts on their team's tickets: the team comes from the agent record. */
+    if ((strcmp(*role, "agent") == 0 || strcmp(*role, "lead") == 0) && *agent == NULL) {
+        fprintf(stderr, "sbctl token: role %s needs --agent ID\n", *role);
         return SBCTL_EXIT_USAGE;
     }
     return 0;
