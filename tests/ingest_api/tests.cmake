@@ -11,3 +11,8 @@ set_tests_properties(itest_ingest_kafka_outage PROPERTIES RUN_SERIAL TRUE)
 sb_add_script_test(NAME itest_ingest_ratelimit
     COMMAND ${SB_PYTHON3_API} ${CMAKE_CURRENT_LIST_DIR}/test_ratelimit.py LABEL integration
     TIMEOUT 120)
+# Hangs the shared Redis: runs alone.
+sb_add_script_test(NAME itest_ingest_redis_outage
+    COMMAND ${SB_PYTHON3_API} ${CMAKE_CURRENT_LIST_DIR}/test_redis_outage.py LABEL integration
+    TIMEOUT 300)
+set_tests_properties(itest_ingest_redis_outage PROPERTIES RUN_SERIAL TRUE)
