@@ -303,13 +303,85 @@ static const char *const reserve_lua =
     "redis.call('SET', KEYS[1], cjson.encode({s = 'pending', r = body}), 'EX', ARGV[3])\n"
     "return {1, t, new, body}\n";
 
+/* The common path in one round trip: the idempotency record, the identity cache (the
+ * first hit in order of strength), the replied-to ticket, the channel's queue estimate,
+ * then the reservation as above. When no identity is cached it returns {2} and changes
+ * nothing: the caller resolves the customer (CRM) and runs reserve_lua.
+ * ARGV: idempotency key, n, n identity cache keys, m, m thread keys, estimate key,
+ * estimate max age (ms), new ticket id, open-ticket TTL, pending TTL, contact id. */
+static const char *const intake_lua =
+    "local i = 1\n"
+    "local idem = ARGV[i]; i = i + 1\n"
+    "local cur = redis.call('GET', idem)\n"
+    "if cur then return {0, cur} end\n"
+    "local customer = false\n"
+    "local n = tonumber(ARGV[i]); i = i + 1\n"
+    "for k = 1, n do\n"
+    "  if not customer then customer = redis.call('GET', ARGV[i]) end\n"
+    "  i = i + 1\n"
+    "end\n"
+    "local thread = false\n"
+    "n = tonumber(ARGV[i]); i = i + 1\n"
+    "for k = 1, n do\n"
+    "  if not thread then thread = redis.call('GET', ARGV[i]) end\n"
+    "  i = i + 1\n"
+    "end\n"
+    "if not customer then return {2} end\n"
+    "local eta_key, max_age = ARGV[i], tonumber(ARGV[i + 1])\n"
+    "local newt, open_ttl, pending_ttl, cid = ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]\n"
+    "local queue = 'null'\n"
+    "local e = redis.call('HMGET', eta_key, 'position', 'eta_seconds', 'updated_ms')\n"
+    "local p, s, u = tonumber(e[1]), tonumber(e[2]), tonumber(e[3])\n"
+    "if p and s and u then\n"
+    "  local t = redis.call('TIME')\n"
+    "  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "  if now - u <= max_age then\n"
+    "    queue = string.format('{\"position\":%d,\"eta_seconds\":%d}', p, s)\n"
+    "  end\n"
+    "end\n"
+    "local open_key = 'sb:open:' .. redis.sha1hex('customer\\n' .. customer)\n"
+    "local t = thread\n"
+    "local new = 0\n"
+    "if not t then\n"
+    "  t = redis.call('GET', open_key)\n"
+    "  if not t then\n"
+    "    redis.call('SET', open_key, newt, 'EX', open_ttl)\n"
+    "    t = newt\n"
+    "    new = 1\n"
+    "  end\n"
+    "end\n"
+    "local body = '{\"ticket_id\":\"' .. t .. '\",\"contact_id\":\"' .. cid .. "
+    "'\",\"queue\":' .. queue .. '}'\n"
+    "redis.call('SET', idem, cjson.encode({s = 'pending', r = body}), 'EX', pending_ttl)\n"
+    "return {1, t, new, body, customer}\n";
+
 #define SCRIPT_RESERVE 0
+#define SCRIPT_INTAKE 1
 
 void ingest_redis_scripts(struct sb_redis *r)
 {
     int idx = sb_redis_script_add(r, reserve_lua);
     (void)idx;
     assert(idx == SCRIPT_RESERVE);
+    idx = sb_redis_script_add(r, intake_lua);
+    assert(idx == SCRIPT_INTAKE);
+}
+
+/* The open-ticket key of a customer: "sb:open:" + SHA-1 hex of "customer\n<number>"
+ * (SHA-1 because the intake script computes the same key with redis.sha1hex). */
+static void open_key_of(const char *customer_no, char *out, size_t outsz)
+{
+    unsigned char d[SHA_DIGEST_LENGTH];
+    char hex[2 * SHA_DIGEST_LENGTH + 1];
+    size_t n = strlen(customer_no);
+    char *buf = sb_malloc(n + 10);
+
+    memcpy(buf, "customer\n", 9);
+    memcpy(buf + 9, customer_no, n);
+    SHA1((const unsigned char *)buf, n + 9, d);
+    free(buf);
+    sb_hex(d, sizeof(d), hex);
+    sb_fmt(out, outsz, "sb:open:%s", hex);
 }
 
 /* What one pipeline of reads tells about a contact. */
@@ -468,6 +540,100 @@ out:
     return rc;
 }
 
+/* Runs the intake script (the common path, one round trip). Returns 1 reserved (ticket,
+ * new_ticket, response and customer_no set), 0 already known (*known: the record, to
+ * free), 2 no cached identity (nothing changed), -1 Redis unavailable. */
+static int fast_path(struct ingest *in, struct sb_redis *r, json_t *contact, const char *channel,
+                     const char *contact_id, struct pending *p, char *customer_no,
+                     size_t customer_no_size, redisReply **known)
+{
+    enum { MAXA = 2 + SB_IDENTITY_KINDS + 1 + 10 + 6 };
+    char keys[SB_IDENTITY_KINDS + 10][128], nident[8], nthread[8], eta_key[64], max_age[24];
+    char open_ttl[24], pending_ttl[24];
+    const char *args[MAXA];
+    json_t *cust = json_object_get(contact, "customer");
+    int nargs = 0, ni = 0, nt = 0, nk = 0, rc = -1;
+    redisReply *rep;
+
+    *known = NULL;
+    args[nargs++] = p->idem_key;
+    args[nargs++] = nident;
+    for (int i = 0; i < SB_IDENTITY_KINDS; i++) {
+        const char *v = json_string_value(json_object_get(cust, sb_identity_kinds[i]));
+        if (v == NULL)
+            continue;
+        sb_identity_cache_key(sb_identity_kinds[i], v, keys[nk], sizeof(keys[nk]));
+        args[nargs++] = keys[nk++];
+        ni++;
+    }
+    args[nargs++] = nthread;
+    if (strcmp(channel, "email") == 0) {
+        /* In-Reply-To first, then References from the newest. */
+        json_t *refs = json_object_get(contact, "references");
+        const char *irt = json_string_value(json_object_get(contact, "in_reply_to"));
+        char hash[65];
+        for (size_t i = json_array_size(refs) + 1; i-- > 0 && nt < 10;) {
+            const char *ref =
+                i == json_array_size(refs) ? irt : json_string_value(json_array_get(refs, i));
+            if (ref == NULL)
+                continue;
+            sb_sha256_join_hex("msgid", '\n', ref, hash);
+            sb_fmt(keys[nk], sizeof(keys[nk]), "sb:thread:%s", hash);
+            args[nargs++] = keys[nk++];
+            nt++;
+        }
+    }
+    sb_fmt(nident, sizeof(nident), "%d", ni);
+    sb_fmt(nthread, sizeof(nthread), "%d", nt);
+    sb_fmt(eta_key, sizeof(eta_key), "sb:eta:%s", channel);
+    sb_fmt(max_age, sizeof(max_age), "%lld", (long long)in->eta_max_age_s * 1000);
+    sb_fmt(open_ttl, sizeof(open_ttl), "%lld", (long long)in->open_window_s);
+    sb_fmt(
+        pending_ttl, sizeof(pending_ttl), "%lld",
+        (long long)(sb_config_int(in->cfg, "kafka.produce_timeout_ms") / 1000 + PENDING_GRACE_S));
+    args[nargs++] = eta_key;
+    args[nargs++] = max_age;
+    args[nargs++] = p->ticket_id;
+    args[nargs++] = open_ttl;
+    args[nargs++] = pending_ttl;
+    args[nargs++] = contact_id;
+    rep = sb_redis_eval(r, SCRIPT_INTAKE, 0, NULL, nargs, args);
+    if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements < 1 ||
+        rep->element[0]->type != REDIS_REPLY_INTEGER) {
+        if (rep != NULL && rep->type == REDIS_REPLY_ERROR)
+            sb_log_kv(SB_LOG_WARN, "intake script failed", "detail", rep->str, NULL);
+        goto out;
+    }
+    switch (rep->element[0]->integer) {
+    case 0:
+        if (rep->elements == 2 && rep->element[1]->type == REDIS_REPLY_STRING) {
+            *known = rep;
+            return 0;
+        }
+        break;
+    case 1:
+        if (rep->elements == 5 && rep->element[1]->type == REDIS_REPLY_STRING &&
+            rep->element[1]->len < TICKET_MAX && rep->element[3]->type == REDIS_REPLY_STRING &&
+            rep->element[4]->type == REDIS_REPLY_STRING &&
+            rep->element[4]->len < customer_no_size) {
+            sb_strlcpy(p->ticket_id, rep->element[1]->str, sizeof(p->ticket_id));
+            p->new_ticket = rep->element[2]->integer == 1;
+            free(p->response);
+            p->response = sb_strndup(rep->element[3]->str, rep->element[3]->len);
+            sb_strlcpy(customer_no, rep->element[4]->str, customer_no_size);
+            rc = 1;
+        }
+        break;
+    case 2:
+        rc = 2;
+        break;
+    }
+out:
+    if (rep != NULL)
+        freeReplyObject(rep);
+    return rc;
+}
+
 int ingest_contact(struct ingest *in, const struct sb_http_req *req, struct sb_http_resp *resp,
                    json_t *contact, const char *idem_key, int wechat_reply)
 {
@@ -496,6 +662,31 @@ int ingest_contact(struct ingest *in, const struct sb_http_req *req, struct sb_h
     sb_sha256_join_hex(channel, '\n', idem_key ? idem_key : external_id, hash);
     sb_fmt(contact_id, sizeof(contact_id), "c-%.32s", hash);
     sb_fmt(p->idem_key, sizeof(p->idem_key), "sb:idem:%s", hash);
+    if (strcmp(channel, "email") == 0) {
+        sb_sha256_join_hex("msgid", '\n', external_id, hash);
+        sb_fmt(p->thread_key, sizeof(p->thread_key), "sb:thread:%s", hash);
+    }
+    sb_uuid7_new(id);
+    sb_fmt(p->ticket_id, sizeof(p->ticket_id), "T-%s", id);
+    p->new_ticket = 1;
+    if (r != NULL) {
+        redisReply *known = NULL;
+        int fast = fast_path(in, r, contact, channel, contact_id, p, customer_no,
+                             sizeof(customer_no), &known);
+        if (fast == 0) {
+            replay(in, known->element[1]->str, known->element[1]->len, channel, wechat_reply, resp);
+            freeReplyObject(known);
+            goto answered;
+        }
+        if (fast == 1) {
+            source = SB_IDENTITY_CACHE;
+            open_key_of(customer_no, p->open_key, sizeof(p->open_key));
+            goto produce;
+        }
+        if (fast < 0)
+            r = NULL;
+    }
+    /* The slow path: the customer is not in the cache (first contact, or Redis down). */
     if (r != NULL && lookup(r, contact, p->idem_key, channel, &l) != 0)
         r = NULL;
     if (r != NULL && l.idem != NULL) {
@@ -507,15 +698,7 @@ int ingest_contact(struct ingest *in, const struct sb_http_req *req, struct sb_h
         ingest_error(in, resp, channel, 400, "invalid", "no customer identity", "customer");
         goto answered;
     }
-    sb_sha256_join_hex("customer", '\n', customer_no, hash);
-    sb_fmt(p->open_key, sizeof(p->open_key), "sb:open:%s", hash);
-    if (strcmp(channel, "email") == 0) {
-        sb_sha256_join_hex("msgid", '\n', external_id, hash);
-        sb_fmt(p->thread_key, sizeof(p->thread_key), "sb:thread:%s", hash);
-    }
-    sb_uuid7_new(id);
-    sb_fmt(p->ticket_id, sizeof(p->ticket_id), "T-%s", id);
-    p->new_ticket = 1;
+    open_key_of(customer_no, p->open_key, sizeof(p->open_key));
     queue = r ? queue_estimate(in, l.eta) : NULL;
     queue_text = queue ? json_dumps(queue, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     sb_fmt(suffix, sizeof(suffix), "\",\"contact_id\":\"%s\",\"queue\":%s}", contact_id,
@@ -540,7 +723,7 @@ int ingest_contact(struct ingest *in, const struct sb_http_req *req, struct sb_h
         sb_metric_inc(in->m_redis_unavailable);
     }
     lookup_free(&l);
-
+produce:
     /* W3C traceparent "00-<trace id>-<span id>-<flags>" carries the trace from the
      * caller; otherwise a new trace starts here. */
     if (traceparent != NULL && strlen(traceparent) >= 35 && traceparent[2] == '-') {
