@@ -3,12 +3,12 @@
  * loop on their bit pattern, so hot paths never take a lock. */
 #include "sb/metrics.h"
 
+#include "sb/strbuf.h"
 #include "sb/util.h"
 
 #include <assert.h>
 #include <math.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -254,32 +254,6 @@ void sb_metric_observe(struct sb_metric *s, double v)
     atomic_add_double(&s->value, v);
 }
 
-struct buf {
-    char *p;
-    size_t len, cap;
-};
-
-static void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void buf_printf(struct buf *b, const char *fmt, ...)
-{
-    va_list ap;
-    int n;
-
-    for (;;) {
-        va_start(ap, fmt);
-        n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-        va_end(ap);
-        assert(n >= 0);
-        if ((size_t)n < b->cap - b->len) {
-            b->len += (size_t)n;
-            return;
-        }
-        b->cap = b->cap * 2 + (size_t)n;
-        b->p = sb_realloc(b->p, b->cap);
-    }
-}
-
 /* Writes a float the way Prometheus expects (+Inf, integers without exponent). */
 static void fmt_value(char *out, size_t outsz, double v)
 {
@@ -293,7 +267,7 @@ static void fmt_value(char *out, size_t outsz, double v)
         sb_fmt(out, outsz, "%.9g", v);
 }
 
-static void render_histogram(struct buf *b, const struct family *f, const struct sb_metric *s)
+static void render_histogram(struct sb_strbuf *b, const struct family *f, const struct sb_metric *s)
 {
     const char *sep = s->labels[0] ? "," : "";
     uint64_t cum = 0;
@@ -305,45 +279,45 @@ static void render_histogram(struct buf *b, const struct family *f, const struct
             fmt_value(le, sizeof(le), f->bounds[i]);
         else
             sb_fmt(le, sizeof(le), "+Inf");
-        buf_printf(b, "%s_bucket{%s%sle=\"%s\"} %llu\n", f->name, s->labels, sep, le,
-                   (unsigned long long)cum);
+        sb_strbuf_printf(b, "%s_bucket{%s%sle=\"%s\"} %llu\n", f->name, s->labels, sep, le,
+                         (unsigned long long)cum);
     }
     fmt_value(val, sizeof(val), sb_metric_value(s));
     if (s->labels[0]) {
-        buf_printf(b, "%s_sum{%s} %s\n", f->name, s->labels, val);
-        buf_printf(b, "%s_count{%s} %llu\n", f->name, s->labels,
-                   (unsigned long long)atomic_load(&((struct sb_metric *)s)->count));
+        sb_strbuf_printf(b, "%s_sum{%s} %s\n", f->name, s->labels, val);
+        sb_strbuf_printf(b, "%s_count{%s} %llu\n", f->name, s->labels,
+                         (unsigned long long)atomic_load(&((struct sb_metric *)s)->count));
     } else {
-        buf_printf(b, "%s_sum %s\n", f->name, val);
-        buf_printf(b, "%s_count %llu\n", f->name,
-                   (unsigned long long)atomic_load(&((struct sb_metric *)s)->count));
+        sb_strbuf_printf(b, "%s_sum %s\n", f->name, val);
+        sb_strbuf_printf(b, "%s_count %llu\n", f->name,
+                         (unsigned long long)atomic_load(&((struct sb_metric *)s)->count));
     }
 }
 
-static void escape_help(struct buf *b, const char *help)
+static void escape_help(struct sb_strbuf *b, const char *help)
 {
     for (; *help; help++) {
         if (*help == '\\')
-            buf_printf(b, "\\\\");
+            sb_strbuf_printf(b, "\\\\");
         else if (*help == '\n')
-            buf_printf(b, "\\n");
+            sb_strbuf_printf(b, "\\n");
         else
-            buf_printf(b, "%c", *help);
+            sb_strbuf_printf(b, "%c", *help);
     }
 }
 
 char *sb_metrics_render(struct sb_metrics *m, size_t *len)
 {
     static const char *const kinds[] = {"counter", "gauge", "histogram"};
-    struct buf b = {.p = sb_malloc(4096), .len = 0, .cap = 4096};
+    struct sb_strbuf b = {NULL, 0, 0};
     char val[48];
 
-    b.p[0] = '\0';
+    sb_strbuf_printf(&b, "%s", "");
     pthread_mutex_lock(&m->lock);
     for (const struct family *f = m->families; f != NULL; f = f->next) {
-        buf_printf(&b, "# HELP %s ", f->name);
+        sb_strbuf_printf(&b, "# HELP %s ", f->name);
         escape_help(&b, f->help);
-        buf_printf(&b, "\n# TYPE %s %s\n", f->name, kinds[f->kind]);
+        sb_strbuf_printf(&b, "\n# TYPE %s %s\n", f->name, kinds[f->kind]);
         for (const struct sb_metric *s = f->series; s != NULL; s = s->next) {
             if (f->kind == KIND_HISTOGRAM) {
                 render_histogram(&b, f, s);
@@ -351,9 +325,9 @@ char *sb_metrics_render(struct sb_metrics *m, size_t *len)
             }
             fmt_value(val, sizeof(val), sb_metric_value(s));
             if (s->labels[0])
-                buf_printf(&b, "%s{%s} %s\n", f->name, s->labels, val);
+                sb_strbuf_printf(&b, "%s{%s} %s\n", f->name, s->labels, val);
             else
-                buf_printf(&b, "%s %s\n", f->name, val);
+                sb_strbuf_printf(&b, "%s %s\n", f->name, val);
         }
     }
     pthread_mutex_unlock(&m->lock);

@@ -13,6 +13,7 @@
 
 #include "contact.h"
 #include "email.h"
+#include "sb/strbuf.h"
 #include "sb/err.h"
 
 #include <dirent.h>
@@ -462,47 +463,22 @@ static void test_trim_quoted(void **state)
 
 /* ---- Limits ---- */
 
-struct buf {
-    char *p;
-    size_t len, cap;
-};
-
-static void put(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void put(struct buf *b, const char *fmt, ...)
+static struct sb_strbuf nested(int depth)
 {
-    va_list ap;
-    int n;
-
-    for (;;) {
-        va_start(ap, fmt);
-        n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-        va_end(ap);
-        assert_true(n >= 0);
-        if ((size_t)n < b->cap - b->len)
-            break;
-        b->cap = b->cap * 2 + (size_t)n + 1;
-        b->p = realloc(b->p, b->cap);
-        assert_non_null(b->p);
-    }
-    b->len += (size_t)n;
-}
-
-static struct buf nested(int depth)
-{
-    struct buf b = {malloc(64), 0, 64};
-    put(&b, "From: a@b.cn\r\n");
+    struct sb_strbuf b = {NULL, 0, 0};
+    sb_strbuf_printf(&b, "From: a@b.cn\r\n");
     for (int i = 0; i < depth; i++)
-        put(&b, "Content-Type: multipart/mixed; boundary=\"b%d\"\r\n\r\n--b%d\r\n", i, i);
-    put(&b, "Content-Type: text/plain\r\n\r\ninnermost\r\n");
+        sb_strbuf_printf(&b, "Content-Type: multipart/mixed; boundary=\"b%d\"\r\n\r\n--b%d\r\n", i,
+                         i);
+    sb_strbuf_printf(&b, "Content-Type: text/plain\r\n\r\ninnermost\r\n");
     for (int i = depth - 1; i >= 0; i--)
-        put(&b, "--b%d--\r\n", i);
+        sb_strbuf_printf(&b, "--b%d--\r\n", i);
     return b;
 }
 
 static void test_limits(void **state)
 {
-    struct buf b;
+    struct sb_strbuf b;
     json_t *c;
     char *big;
     (void)state;
@@ -525,14 +501,14 @@ static void test_limits(void **state)
     free(b.p);
     /* Multiparts inside embedded messages count too (GMime parses those). */
     for (int levels = 2; levels <= 17; levels += 15) {
-        b = (struct buf){malloc(64), 0, 64};
-        put(&b, "From: a@b.cn\r\n");
+        b = (struct sb_strbuf){NULL, 0, 0};
+        sb_strbuf_printf(&b, "From: a@b.cn\r\n");
         for (int i = 0; i < levels; i++)
-            put(&b,
-                "Content-Type: multipart/mixed; boundary=\"m%d\"\r\n\r\n--m%d\r\n"
-                "Content-Type: message/rfc822\r\n\r\nFrom: x@y.cn\r\n",
-                i, i);
-        put(&b, "\r\nx\r\n");
+            sb_strbuf_printf(&b,
+                             "Content-Type: multipart/mixed; boundary=\"m%d\"\r\n\r\n--m%d\r\n"
+                             "Content-Type: message/rfc822\r\n\r\nFrom: x@y.cn\r\n",
+                             i, i);
+        sb_strbuf_printf(&b, "\r\nx\r\n");
         if (levels > SB_EMAIL_MAX_DEPTH) {
             expect_refused(b.p, b.len, SB_E_INVAL, "MIME nesting deeper than 16");
         } else {
@@ -545,34 +521,35 @@ static void test_limits(void **state)
         free(b.p);
     }
     /* Parts. */
-    b = (struct buf){malloc(64), 0, 64};
-    put(&b, "From: a@b.cn\r\nContent-Type: multipart/mixed; boundary=P\r\n\r\n");
+    b = (struct sb_strbuf){NULL, 0, 0};
+    sb_strbuf_printf(&b, "From: a@b.cn\r\nContent-Type: multipart/mixed; boundary=P\r\n\r\n");
     for (int i = 0; i < SB_EMAIL_MAX_PARTS + 1; i++)
-        put(&b, "--P\r\n\r\nx\r\n");
+        sb_strbuf_printf(&b, "--P\r\n\r\nx\r\n");
     expect_refused(b.p, b.len, SB_E_TOOBIG, "more than 1000 MIME parts");
     free(b.p);
     /* Header fields and header bytes. */
-    b = (struct buf){malloc(64), 0, 64};
-    put(&b, "From: a@b.cn\r\n");
+    b = (struct sb_strbuf){NULL, 0, 0};
+    sb_strbuf_printf(&b, "From: a@b.cn\r\n");
     for (int i = 0; i < SB_EMAIL_MAX_HEADER_FIELDS; i++)
-        put(&b, "X-H: %d\r\n", i);
-    put(&b, "\r\nx\r\n");
+        sb_strbuf_printf(&b, "X-H: %d\r\n", i);
+    sb_strbuf_printf(&b, "\r\nx\r\n");
     expect_refused(b.p, b.len, SB_E_TOOBIG, "more than 10000 header fields");
     free(b.p);
-    b = (struct buf){malloc(64), 0, 64};
-    put(&b, "From: a@b.cn\r\nTo:");
+    b = (struct sb_strbuf){NULL, 0, 0};
+    sb_strbuf_printf(&b, "From: a@b.cn\r\nTo:");
     for (int i = 0; i < 50000; i++) /* 22 bytes each: 1.1 MB */
-        put(&b, " u%06d@example.com,\r\n", i);
-    put(&b, "\r\nx\r\n");
+        sb_strbuf_printf(&b, " u%06d@example.com,\r\n", i);
+    sb_strbuf_printf(&b, "\r\nx\r\n");
     expect_refused(b.p, b.len, SB_E_TOOBIG, "headers larger than 1048576 bytes");
     free(b.p);
     /* Attachments: the first 100 described, the others counted. */
-    b = (struct buf){malloc(64), 0, 64};
-    put(&b, "From: a@b.cn\r\nContent-Type: multipart/mixed; boundary=P\r\n\r\n"
-            "--P\r\n\r\nbody\r\n");
+    b = (struct sb_strbuf){NULL, 0, 0};
+    sb_strbuf_printf(&b, "From: a@b.cn\r\nContent-Type: multipart/mixed; boundary=P\r\n\r\n"
+                         "--P\r\n\r\nbody\r\n");
     for (int i = 0; i < SB_EMAIL_MAX_ATTACHMENTS + 5; i++)
-        put(&b, "--P\r\nContent-Type: image/jpeg; name=\"p%d.jpg\"\r\n\r\nJFIF\r\n", i);
-    put(&b, "--P--\r\n");
+        sb_strbuf_printf(&b, "--P\r\nContent-Type: image/jpeg; name=\"p%d.jpg\"\r\n\r\nJFIF\r\n",
+                         i);
+    sb_strbuf_printf(&b, "--P--\r\n");
     c = parse_ok(b.p, b.len);
     assert_int_equal(json_array_size(json_object_get(c, "attachments")), 100);
     assert_string_equal(str(json_array_get(json_object_get(c, "attachments"), 99), "name"),
@@ -588,26 +565,26 @@ static void test_limits(void **state)
  * compared with every open boundary), the pre-scan well under a millisecond. */
 static void expect_nesting_refused_fast(const char *what, const char *level)
 {
-    struct buf b = {malloc(64), 0, 64};
+    struct sb_strbuf b = {NULL, 0, 0};
     char err[256] = "";
     json_t *c = NULL;
     clock_t t0;
     double secs;
     int rc;
 
-    put(&b, "From: a@b.cn\r\n");
+    sb_strbuf_printf(&b, "From: a@b.cn\r\n");
     for (int i = 0; i < 1000; i++) {
         /* the level's text with each '#' replaced by its number */
         for (const char *t = level; *t; t++) {
             if (*t == '#')
-                put(&b, "%d", i);
+                sb_strbuf_printf(&b, "%d", i);
             else
-                put(&b, "%c", *t);
+                sb_strbuf_printf(&b, "%c", *t);
         }
     }
-    put(&b, "Content-Type: text/plain\r\n\r\n");
+    sb_strbuf_printf(&b, "Content-Type: text/plain\r\n\r\n");
     for (int i = 0; i < 400000; i++)
-        put(&b, "--x\r\n");
+        sb_strbuf_printf(&b, "--x\r\n");
     t0 = clock();
     rc = sb_email_parse(b.p, b.len, &c, err, sizeof(err));
     secs = (double)(clock() - t0) / CLOCKS_PER_SEC;
@@ -658,16 +635,16 @@ static void test_nesting_disguised(void **state)
 
 static void test_body_cap(void **state)
 {
-    struct buf b = {malloc(64), 0, 64};
+    struct sb_strbuf b = {NULL, 0, 0};
     const char *body;
     json_t *c;
     size_t n;
     (void)state;
 
     /* 100 000 three-byte characters (300 000 bytes): cut at 262 143, on a boundary. */
-    put(&b, "From: a@b.cn\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n");
+    sb_strbuf_printf(&b, "From: a@b.cn\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n");
     for (int i = 0; i < 100000; i++)
-        put(&b, "中");
+        sb_strbuf_printf(&b, "中");
     c = parse_ok(b.p, b.len);
     body = str(c, "body");
     n = strlen(body);
@@ -682,10 +659,10 @@ static void test_body_cap(void **state)
     assert_null(json_object_get(meta(c), "truncated"));
     json_decref(c);
     /* HTML source past its bound: the text is cut and flagged. */
-    b = (struct buf){malloc(64), 0, 64};
-    put(&b, "From: a@b.cn\r\nContent-Type: text/html\r\n\r\n");
+    b = (struct sb_strbuf){NULL, 0, 0};
+    sb_strbuf_printf(&b, "From: a@b.cn\r\nContent-Type: text/html\r\n\r\n");
     for (int i = 0; i < 200000; i++)
-        put(&b, "<p>paragraph %d</p>\r\n", i);
+        sb_strbuf_printf(&b, "<p>paragraph %d</p>\r\n", i);
     c = parse_ok(b.p, b.len);
     body = str(c, "body");
     assert_true(strlen(body) <= SB_EMAIL_MAX_BODY && strlen(body) > SB_EMAIL_MAX_BODY - 32);
