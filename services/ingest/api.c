@@ -347,6 +347,15 @@ static int email_channel(struct ingest *in, const struct sb_http_req *req,
         sb_hex(d, sizeof(d), hash);
         json_object_set_new(parsed, "external_id", json_string(hash));
     }
+    if (json_object_get(parsed, "body") == NULL) {
+        /* No text at all (attachments only): the contact is kept, saying so, rather than
+         * refused; metadata.empty_body tells it apart from a customer's words. */
+        size_t n = json_array_size(json_object_get(parsed, "attachments"));
+        char text[64];
+        sb_fmt(text, sizeof(text), n ? "[%zu attachment%s]" : "[empty message]", n,
+               n == 1 ? "" : "s");
+        json_object_set_new(parsed, "body", json_string(text));
+    }
     rc = sb_contact_normalize(parsed, &in->limits, &contact, field, sizeof(field), errstr,
                               sizeof(errstr));
     json_decref(parsed);

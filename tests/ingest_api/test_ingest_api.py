@@ -169,6 +169,20 @@ class IngestApi(unittest.TestCase):
         st, b, _ = h.post_signed(self.ingest, "/v1/channels/email", raw, EMAIL, "text/plain")
         self.assert_refused(st, b, 415, "Content-Type")
 
+    def test_email_attachment_only_is_kept(self):
+        raw = ("From: att-%s@example.cn\r\nTo: kf@shop.cn\r\nSubject: receipt\r\n"
+               "Message-ID: <att-%s@example.cn>\r\nMIME-Version: 1.0\r\n"
+               "Content-Type: multipart/mixed; boundary=XX\r\n\r\n--XX\r\n"
+               "Content-Type: image/png\r\nContent-Disposition: attachment; filename=r.png\r\n"
+               "Content-Transfer-Encoding: base64\r\n\r\niVBORw0KGgo=\r\n--XX--\r\n"
+               % (RUN, RUN)).encode()
+        st, b, _ = h.post_signed(self.ingest, "/v1/channels/email", raw, EMAIL, "message/rfc822")
+        self.assertEqual(st, 202, b)
+        [ev] = self.events_for("sb.contacts.v1", "att-%s@example.cn" % RUN)
+        self.assert_valid(ev)
+        self.assertEqual(ev["payload"]["body"], "[1 attachment]")
+        self.assertEqual(ev["payload"]["attachments"][0]["name"], "r.png")
+
     def test_email_reply_joins_thread(self):
         first = ("From: a-%s@example.cn\r\nTo: kf@shop.cn\r\nSubject: q\r\n"
                  "Message-ID: <t1-%s@example.cn>\r\n\r\nfirst question\r\n" % (RUN, RUN)).encode()
