@@ -72,3 +72,10 @@ void sb_phone_mask(const char *phone, char *out, size_t outsz)
     }
     sb_fmt(out, outsz, "%.3s****%s", phone, phone + n - 4);
 }
+
+void sb_identity_cache_key(const char *kind, const char *value, char *out, size_t outsz)
+{
+    char hex[65];
+    sb_sha256_join_hex("identity", ':', value, hex);
+    sb_fmt(out, outsz, "sb:ident:%s:%s", kind, hex);
+}

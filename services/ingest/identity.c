@@ -5,6 +5,7 @@
 #include "ingest.h"
 
 #include "sb/err.h"
+#include "sb/normalize.h"
 #include "sb/log.h"
 #include "sb/util.h"
 
@@ -48,13 +49,6 @@ void sb_identity_provisional_no(const char *kind, const char *value, char *out, 
     char hex[65];
     sb_sha256_join_hex(kind, ':', value, hex);
     sb_fmt(out, outsz, "P-%.24s", hex);
-}
-
-void sb_identity_cache_key(const char *kind, const char *value, char *out, size_t outsz)
-{
-    char hex[65];
-    sb_sha256_join_hex("identity", ':', value, hex);
-    sb_fmt(out, outsz, "sb:ident:%s:%s", kind, hex);
 }
 
 static void cache_put(struct sb_redis *r, const char *kind, const char *value,

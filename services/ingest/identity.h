@@ -7,6 +7,8 @@
 #ifndef SB_INGEST_IDENTITY_H
 #define SB_INGEST_IDENTITY_H
 
+#include "sb/normalize.h"
+
 #include <jansson.h>
 #include <stddef.h>
 
@@ -23,9 +25,6 @@ enum sb_identity_source {
 /* Derives the provisional customer number of an identity: "P-" + 24 hex of
  * SHA-256("<kind>:<value>"). Pure. */
 void sb_identity_provisional_no(const char *kind, const char *value, char *out, size_t outsz);
-
-/* The Redis key caching an identity: "sb:ident:<kind>:<sha256 hex of value>". Pure. */
-void sb_identity_cache_key(const char *kind, const char *value, char *out, size_t outsz);
 
 /* The identity kinds, strongest first (customer_no, phone, email, wechat_openid,
  * social_id). */

@@ -103,6 +103,27 @@ class IngestApi(unittest.TestCase):
         [ev] = self.events_for("sb.contacts.v1", ext("join2"))
         self.assertFalse(ev["payload"]["new_ticket"])
 
+    def test_crm_load_invalidates_identity_cache(self):
+        phone = "139%08d" % (int(RUN[:6], 16) % 100000000)
+        st, b, _ = h.post_signed(self.ingest, "/v1/contacts",
+                                 self.contact("crm1", customer={"phone": phone}), API)
+        self.assertEqual(st, 202, b)
+        [ev] = self.events_for("sb.contacts.v1", ext("crm1"))
+        self.assertTrue(ev["payload"]["customer_key"].startswith("P-"))  # provisional, cached
+        import tempfile
+        with tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False) as f:
+            f.write("customer_no,name,phone\nCRM-%s,Known Customer,%s\n" % (RUN, phone))
+        try:
+            h.sbctl("load", "customers", f.name)
+        finally:
+            os.unlink(f.name)
+        st, b, _ = h.post_signed(self.ingest, "/v1/contacts",
+                                 self.contact("crm2", customer={"phone": phone}), API)
+        self.assertEqual(st, 202, b)
+        [ev] = self.events_for("sb.contacts.v1", ext("crm2"))
+        self.assertEqual(ev["payload"]["customer_key"], "CRM-" + RUN)
+        self.assertEqual(ev["payload"]["customer_resolution"], "crm")
+
     def test_idempotent_replay(self):
         c = self.contact("replay")
         st1, b1, _ = h.post_signed(self.ingest, "/v1/contacts", c, API)

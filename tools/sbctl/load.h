@@ -53,8 +53,9 @@ extern const struct load_kind load_policies;
  * "sb:ident:<kind>:<hash>" -> customer_no, and the customer records triage caches):
  * called after a customers load commits, with changed = an array of
  * {"customer_no": "...", "identities": {"phone": "...", "email": "...", ...}} (values
- * normalized). NOT IMPLEMENTED YET: it returns 0 and the caches expire by their TTL.
- * The implementation belongs with the cache's owner (see docs/database.md). */
+ * normalized). Deletes ingest's identity cache entries of every identity and customer
+ * number written, so the next contact resolves from the CRM. Redis unreachable: one
+ * warning line, the load stays committed, entries expire by their TTL (24 h). */
 int load_customers_cache_invalidate(const struct sbctl *ctl, json_t *changed, char *err,
                                     size_t errsz);
 

@@ -12,6 +12,7 @@
 
 #include "sb/log.h"
 #include "sb/normalize.h"
+#include "sb/redis.h"
 #include "sb/util.h"
 
 #include <ctype.h>
@@ -202,15 +203,44 @@ static int customer_write(struct load_ctx *c, struct sb_pg *pg, const struct loa
 int load_customers_cache_invalidate(const struct sbctl *ctl, json_t *changed, char *err,
                                     size_t errsz)
 {
-    char n[24];
+    char key[160], n[24];
+    struct sb_redis *r;
+    json_t *cu, *ids, *v;
+    const char *kind;
+    size_t i, deleted = 0;
 
-    (void)ctl;
     (void)err;
     (void)errsz;
-    /* Not implemented yet: the identity cache of ingest and the customer cache of
-     * triage expire by their TTL. See load.h for the contract. */
-    sb_fmt(n, sizeof(n), "%zu", json_array_size(changed));
-    sb_log_kv(SB_LOG_DEBUG, "customer cache invalidation not implemented", "customers", n, NULL);
+    if (json_array_size(changed) == 0)
+        return 0;
+    r = sb_redis_new(ctl->redis_url, 2000, key, sizeof(key));
+    if (r == NULL) {
+        /* The load is committed; stale entries expire by their TTL (24 h). */
+        fprintf(stderr, "sbctl load: warning: identity cache not invalidated (%s)\n", key);
+        return 0;
+    }
+    json_array_foreach(changed, i, cu)
+    {
+        const char *no = json_string_value(json_object_get(cu, "customer_no"));
+        redisReply *rep;
+        sb_identity_cache_key("customer_no", no, key, sizeof(key));
+        rep = sb_redis_cmdf(r, "DEL %s", key);
+        deleted += rep != NULL && rep->type == REDIS_REPLY_INTEGER ? (size_t)rep->integer : 0;
+        if (rep != NULL)
+            freeReplyObject(rep);
+        ids = json_object_get(cu, "identities");
+        json_object_foreach(ids, kind, v)
+        {
+            sb_identity_cache_key(kind, json_string_value(v), key, sizeof(key));
+            rep = sb_redis_cmdf(r, "DEL %s", key);
+            deleted += rep != NULL && rep->type == REDIS_REPLY_INTEGER ? (size_t)rep->integer : 0;
+            if (rep != NULL)
+                freeReplyObject(rep);
+        }
+    }
+    sb_redis_destroy(r);
+    sb_fmt(n, sizeof(n), "%zu", deleted);
+    sb_log_kv(SB_LOG_DEBUG, "identity cache entries invalidated", "count", n, NULL);
     return 0;
 }
 

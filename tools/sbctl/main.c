@@ -16,6 +16,7 @@
 
 #define DEFAULT_DSN "postgresql://switchboard:switchboard@127.0.0.1:15432/switchboard"
 #define DEFAULT_BROKERS "127.0.0.1:19092"
+#define DEFAULT_REDIS "redis://127.0.0.1:16379/0"
 #define MAX_ARGS 256
 
 static void usage(FILE *out)
@@ -38,12 +39,14 @@ static void usage(FILE *out)
             "  --pg-dsn DSN     PostgreSQL (env SB_PG_DSN)\n"
             "                   default %s\n"
             "  --brokers HOSTS  Kafka bootstrap servers (env SB_KAFKA_BROKERS; default %s)\n"
+            "  --redis-url URL  Redis whose caches a load invalidates (env SB_REDIS_URL;\n"
+            "                   default %s)\n"
             "  -v, --verbose    debug log lines (JSON on stderr)\n"
             "  -h, --help       this text; \"sbctl COMMAND --help\" for a command\n"
             "  --version        same as \"sbctl version\"\n"
             "\n"
             "Exit status: 0 success, 1 failure, 2 usage error.\n",
-            DEFAULT_DSN, DEFAULT_BROKERS);
+            DEFAULT_DSN, DEFAULT_BROKERS, DEFAULT_REDIS);
 }
 
 int sbctl_wants_help(int argc, char **argv)
@@ -218,6 +221,8 @@ static int parse_globals(struct sbctl *ctl, int argc, char **argv, int *verbose,
             m = option_value(argc, argv, &i, "--pg-dsn", &ctl->dsn);
             if (m == 0)
                 m = option_value(argc, argv, &i, "--brokers", &ctl->brokers);
+            if (m == 0)
+                m = option_value(argc, argv, &i, "--redis-url", &ctl->redis_url);
             if (m < 0) {
                 fprintf(stderr, "sbctl: option %s needs a value\n", argv[i]);
                 return SBCTL_EXIT_USAGE;
@@ -251,6 +256,7 @@ int main(int argc, char **argv)
     memset(&ctl, 0, sizeof(ctl));
     ctl.dsn = env_or("SB_PG_DSN", DEFAULT_DSN);
     ctl.brokers = env_or("SB_KAFKA_BROKERS", DEFAULT_BROKERS);
+    ctl.redis_url = env_or("SB_REDIS_URL", DEFAULT_REDIS);
     rc = parse_globals(&ctl, argc, argv, &verbose, &nrest, rest);
     if (rc != 0)
         return rc;

@@ -16,8 +16,9 @@
 /* Global settings, filled by main() from options, then the environment, then defaults.
  * Strings are borrowed from argv or the environment. */
 struct sbctl {
-    const char *dsn;     /* --pg-dsn, SB_PG_DSN */
-    const char *brokers; /* --brokers, SB_KAFKA_BROKERS */
+    const char *dsn;       /* --pg-dsn, SB_PG_DSN */
+    const char *brokers;   /* --brokers, SB_KAFKA_BROKERS */
+    const char *redis_url; /* --redis-url, SB_REDIS_URL (caches to invalidate) */
     /* Repository root for default file locations ("" when unknown): two levels above
      * the executable (build/bin/sbctl), else SB_REPO_ROOT, else the working directory
      * when it holds deploy/sql. */

@@ -13,6 +13,11 @@ int sb_phone_normalize(const char *in, char *out, size_t outsz);
  * spaces or list separators. Returns 0 or SB_E_INVAL. */
 int sb_email_normalize(const char *in, char *out, size_t outsz);
 
+/* The Redis key caching which customer an identity belongs to:
+ * "sb:ident:<kind>:<SHA-256 hex of "identity:<value>">" (never the clear value). Written
+ * by ingest, deleted by `sbctl load customers` when the CRM changes. */
+void sb_identity_cache_key(const char *kind, const char *value, char *out, size_t outsz);
+
 /* Masks a phone for display: first 3 and last 4 digits kept ("138****5678"). */
 void sb_phone_mask(const char *phone, char *out, size_t outsz);
 
