@@ -25,6 +25,8 @@ packages=(
     postgresql postgresql-client redis-server redis-tools default-jre-headless maven kcat
     # scripts and tests
     python3 python3-jsonschema python3-yaml curl ca-certificates procps util-linux wrk
+    # deployment checks (tests/deploy): promtool, nginx -t, readelf
+    prometheus nginx-light binutils
 )
 
 log() { echo "setup: $*"; }

@@ -50,6 +50,25 @@ void sb_uuid7_at(int64_t now_ms, char out[SB_UUID_STRLEN + 1])
            hex + 20);
 }
 
+static int hex_val(char c);
+
+void sb_uuid7_derive(int64_t ms, const char *name, char out[SB_UUID_STRLEN + 1])
+{
+    unsigned char b[16];
+    char digest[65], hex[33];
+
+    sb_sha256_join_hex("uuid7", ':', name, digest);
+    for (int i = 0; i < 16; i++)
+        b[i] = (unsigned char)(hex_val(digest[2 * i]) << 4 | hex_val(digest[2 * i + 1]));
+    for (int i = 0; i < 6; i++)
+        b[i] = (unsigned char)((uint64_t)ms >> (40 - 8 * i));
+    b[6] = (unsigned char)(0x70 | (b[6] & 0x0f));
+    b[8] = (unsigned char)(0x80 | (b[8] & 0x3f));
+    sb_hex(b, 16, hex);
+    sb_fmt(out, SB_UUID_STRLEN + 1, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16,
+           hex + 20);
+}
+
 void sb_uuid7_new(char out[SB_UUID_STRLEN + 1])
 {
     sb_uuid7_at(sb_now_ms(), out);

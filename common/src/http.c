@@ -275,11 +275,17 @@ struct sb_http_server *sb_http_server_new(const struct sb_http_opts *opts,
     s->handler = handler;
     s->ctx = ctx;
     s->max_body = opts->max_body ? opts->max_body : 1024 * 1024;
-    /* One worker: the internal polling thread itself; more: a pool of them. */
+    /* One worker: the internal polling thread itself (no pool option at all, which MHD
+     * would warn about on stderr); more: a pool of them. */
+    struct MHD_OptionItem pool[] = {
+        {MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)opts->threads, NULL},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    if (opts->threads <= 1)
+        pool[0].option = MHD_OPTION_END;
     s->daemon = MHD_start_daemon(
         flags, (uint16_t)opts->port, NULL, NULL, access_cb, s, MHD_OPTION_SOCK_ADDR, &addr,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(opts->threads > 1 ? opts->threads : 0),
-        MHD_OPTION_CONNECTION_TIMEOUT,
+        MHD_OPTION_ARRAY, pool, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)(opts->conn_timeout_s > 0 ? opts->conn_timeout_s : 30),
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)(opts->max_conns ? opts->max_conns : 1024),
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024), MHD_OPTION_NOTIFY_COMPLETED,

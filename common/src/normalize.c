@@ -79,3 +79,10 @@ void sb_identity_cache_key(const char *kind, const char *value, char *out, size_
     sb_sha256_join_hex("identity", ':', value, hex);
     sb_fmt(out, outsz, "sb:ident:%s:%s", kind, hex);
 }
+
+void sb_tier_cache_key(const char *customer_no, char *out, size_t outsz)
+{
+    char hex[65];
+    sb_sha256_join_hex("customer", ':', customer_no, hex);
+    sb_fmt(out, outsz, "sb:tier:%s", hex);
+}

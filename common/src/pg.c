@@ -439,3 +439,23 @@ unsigned sb_pg_reconnects(const struct sb_pg *pg)
 {
     return pg->reconnects;
 }
+
+struct sb_pg *sb_pg_lazy(struct sb_pg **pg, const char *dsn, int64_t *retry_ms, int *fresh)
+{
+    char err[256];
+
+    if (fresh != NULL)
+        *fresh = 0;
+    if (*pg == NULL && sb_mono_ms() >= *retry_ms) {
+        *pg = sb_pg_new(dsn, err, sizeof(err));
+        if (*pg == NULL) {
+            *retry_ms = sb_mono_ms() + 1000;
+            sb_log_kv(SB_LOG_WARN, "postgresql unreachable", "detail", err, NULL);
+        } else if (fresh != NULL) {
+            *fresh = 1;
+        }
+    }
+    if (*pg != NULL && sb_pg_ensure(*pg, 200) != 0)
+        return NULL;
+    return *pg;
+}

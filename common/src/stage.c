@@ -23,7 +23,8 @@ struct sb_stage {
     struct sb_producer *producer;
     struct pending pending;
     long handled;
-    struct sb_metric *m_consumed, *m_dlq, *m_retries, *m_batch_seconds;
+    struct sb_metric *m_consumed, *m_dlq, *m_retries, *m_batch_seconds, *m_assigned;
+    int64_t assigned_next_ms;
 };
 
 struct sb_stage *sb_stage_new(const struct sb_kafka_opts *kopts, const struct sb_stage_opts *opts,
@@ -57,6 +58,8 @@ struct sb_stage *sb_stage_new(const struct sb_kafka_opts *kopts, const struct sb
                                       "Messages sent to the dead-letter topic", labels);
         s->m_retries = sb_metrics_counter(metrics, "sb_stage_retries_total",
                                           "Transient failures retried", labels);
+        s->m_assigned = sb_metrics_gauge(metrics, "sb_stage_assigned_partitions",
+                                         "Partitions assigned to this instance", labels);
         s->m_batch_seconds = sb_metrics_histogram(metrics, "sb_stage_flush_seconds",
                                                   "Time to make a batch durable", labels, NULL, 0);
     }
@@ -215,6 +218,10 @@ int sb_stage_run(struct sb_stage *s, long max_messages, long max_ms)
             flush_pending(s);
             if (s->handled >= max_messages)
                 break;
+        }
+        if (s->m_assigned != NULL && sb_mono_ms() >= s->assigned_next_ms) {
+            sb_metric_set(s->m_assigned, (double)sb_consumer_assigned(s->consumer));
+            s->assigned_next_ms = sb_mono_ms() + 500;
         }
         rkm = sb_consumer_poll(s->consumer, s->pending.n > 0 ? 0 : s->opts.poll_ms);
         if (rkm != NULL && handle_one(s, rkm) != 0)

@@ -5,6 +5,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 void sb_strbuf_printf(struct sb_strbuf *b, const char *fmt, ...)
 {
@@ -30,4 +31,22 @@ void sb_strbuf_printf(struct sb_strbuf *b, const char *fmt, ...)
         b->cap = b->cap * 2 + (size_t)n + 1;
         b->p = sb_realloc(b->p, b->cap);
     }
+}
+
+void sb_strbuf_append(struct sb_strbuf *b, const void *data, size_t len)
+{
+    if (b->len + len + 1 > b->cap) {
+        b->cap = (b->len + len + 1) * 2;
+        b->p = sb_realloc(b->p, b->cap);
+    }
+    memcpy(b->p + b->len, data, len);
+    b->len += len;
+    b->p[b->len] = '\0';
+}
+
+void sb_strbuf_reset(struct sb_strbuf *b)
+{
+    b->len = 0;
+    if (b->p != NULL)
+        b->p[0] = '\0';
 }

@@ -19,6 +19,7 @@ import urllib.request
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 INGEST = os.environ.get("SB_INGEST_URL", "http://127.0.0.1:8080")
 BROKERS = os.environ.get("KCAT_BROKERS", "127.0.0.1:19092")
+BIN = os.environ.get("SB_BIN_DIR") or os.path.join(ROOT, "build", "bin")
 SECRETS = {c: "dev-secret-" + c for c in ("api", "chat", "social", "phone", "email")}
 BUILTIN = ["我的订单 202405201234 付款失败，提示错误 E1023", "How do I reset my password?",
            "快递三天没有更新物流信息了", "I was charged twice for the same order",
@@ -128,7 +129,68 @@ def main():
     if mine:
         print("\n  one event:\n  " + json.dumps(mine[-1], ensure_ascii=False)[:400] + "…")
     ok = all(st == 202 for (ch, st) in sent) and len(mine) >= sum(sent.values()) + 1
-    return 0 if ok else 1
+    rc = (0 if ok else 1) | triage_summary(tickets)
+    return rc | reporter_summary(tickets)
+
+
+def reporter_summary(tickets):
+    """The same tickets as sb-reporter projected them into PostgreSQL, when it runs."""
+    if not os.path.exists(os.path.join(BIN, "sb-reporter")) or not tickets:
+        return 0
+    ids = ",".join("'%s'" % t.replace("'", "") for t in tickets)
+    sql = ("SELECT count(*), count(band), coalesce(sum(contacts), 0), count(incident_id) "
+           "FROM tickets WHERE id IN (%s)" % ids)
+    deadline, row = time.time() + 20, ["0", "0", "0", "0"]
+    while time.time() < deadline:
+        out = subprocess.run(["psql", "-tAc", sql], capture_output=True, text=True,
+                             check=False).stdout.strip()
+        row = out.split("|") if out else row
+        if row[0] == str(len(tickets)) and row[1] == row[0]:
+            break
+        time.sleep(0.5)
+    print("\n== PostgreSQL (sb-reporter projection, what BI tools read)")
+    print("  tickets: %s of %d, scored: %s, contacts: %s, in an incident: %s" %
+          (row[0], len(tickets), row[1], row[2], row[3]))
+    return 0 if row[0] != "0" else 1
+
+
+def triage_summary(tickets):
+    """What sb-triage made of this run's tickets (sb.tickets.v1), when it runs."""
+    if not os.path.exists(os.path.join(BIN, "sb-triage")):
+        return 0
+    deadline, triaged, others = time.time() + 30, {}, []
+    while time.time() < deadline:
+        out = subprocess.run(["kcat", "-b", BROKERS, "-C", "-t", "sb.tickets.v1", "-o",
+                              "s@%d" % START_MS, "-e", "-q"], capture_output=True, text=True,
+                             timeout=60).stdout
+        events = [json.loads(line) for line in out.splitlines() if line.strip()]
+        triaged = {e["ticket_id"]: e for e in events
+                   if e["type"] == "ticket.triaged" and e["ticket_id"] in tickets}
+        others = [e for e in events if e["type"] != "ticket.triaged"
+                  and e.get("ticket_id") in tickets]
+        if len(triaged) >= len(tickets):
+            break
+        time.sleep(0.5)
+    print("\n== sb.tickets.v1 (sb-triage)")
+    print("  %d of %d tickets triaged" % (len(triaged), len(tickets)))
+    bands = collections.Counter(e["payload"]["band"] for e in triaged.values())
+    domains = collections.Counter(e["payload"]["domain"] for e in triaged.values())
+    print("  by band:   " + ", ".join("%s %d" % kv for kv in sorted(bands.items())))
+    print("  by domain: " + ", ".join("%s %d" % kv for kv in domains.most_common()))
+    flags = collections.Counter(k for e in triaged.values()
+                                for k, v in e["payload"]["flags"].items() if v)
+    print("  flags:     " + (", ".join("%s %d" % kv for kv in sorted(flags.items())) or "none"))
+    rescored = collections.Counter(e["payload"].get("reason") for e in others
+                                   if e["type"] == "ticket.rescored")
+    print("  re-scored: " + (", ".join("%s %d" % kv for kv in rescored.items()) or "none"))
+    if triaged:
+        p = max(triaged.values(), key=lambda e: e["payload"]["score"])["payload"]
+        print("  highest:   %s score %d (%s) — %s" % (p["band"], p["score"], p["label"],
+                                                    p["fivew1h"].get("what", "")[:60]))
+        print("             masked: " + p["masked_body"][:100])
+    if len(triaged) < len(tickets):
+        print("  (the rest are still queued behind older contacts on sb.contacts.v1)")
+    return 0 if triaged or not tickets else 1
 
 
 if __name__ == "__main__":

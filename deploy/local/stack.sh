@@ -188,13 +188,20 @@ HBA
         done
     fi
     wait_until postgresql 60 "$logf" pg_ready || die "postgresql is not ready (log: $logf)"
-    # The application role and database (idempotent).
+    # The application role (CREATEDB: the tests migrate scratch databases) and database,
+    # and the read-only BI roles (idempotent): sb_bi
+    # (granted SELECT on schema bi by migration 0005) and bi_reader, a login in it.
     as_pg "$PGBIN/psql" -q -X -h "$pg_dir/run" -p "$PG_PORT" -U postgres -d postgres \
         -v ON_ERROR_STOP=1 >/dev/null <<'SQL' || die "could not create role/database switchboard"
-SELECT 'CREATE ROLE switchboard LOGIN PASSWORD ''switchboard'''
+SELECT 'CREATE ROLE switchboard LOGIN CREATEDB PASSWORD ''switchboard'''
 WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'switchboard') \gexec
+ALTER ROLE switchboard CREATEDB;
 SELECT 'CREATE DATABASE switchboard OWNER switchboard'
 WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'switchboard') \gexec
+SELECT 'CREATE ROLE sb_bi NOLOGIN'
+WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'sb_bi') \gexec
+SELECT 'CREATE ROLE bi_reader LOGIN PASSWORD ''bi_reader'' IN ROLE sb_bi'
+WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'bi_reader') \gexec
 SQL
     log "postgresql up on 127.0.0.1:$PG_PORT (log: $logf)"
 }

@@ -137,18 +137,7 @@ struct sb_redis *ingest_redis(struct ingest *in)
 struct sb_pg *ingest_pg(struct ingest *in)
 {
     struct worker *w = ingest_worker(in);
-    char err[256];
-
-    if (w->pg == NULL && sb_mono_ms() >= w->pg_retry_ms) {
-        w->pg = sb_pg_new(in->pg_dsn, err, sizeof(err));
-        if (w->pg == NULL) {
-            w->pg_retry_ms = sb_mono_ms() + 1000;
-            sb_log_kv(SB_LOG_WARN, "postgresql unreachable", "detail", err, NULL);
-        }
-    }
-    if (w->pg != NULL && sb_pg_ensure(w->pg, 200) != 0)
-        return NULL;
-    return w->pg;
+    return sb_pg_lazy(&w->pg, in->pg_dsn, &w->pg_retry_ms, NULL);
 }
 
 void ingest_workers_close(struct ingest *in)

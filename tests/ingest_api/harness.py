@@ -5,6 +5,7 @@ import hmac
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -172,3 +173,60 @@ def request_oversize(url, body, headers):
     finally:
         conn.close()
     return status, json.loads(raw)
+
+
+class StageService:
+    """A stage service of build/bin (sb-triage, sb-reporter…) in a consumer group of its
+    own. The group's first start begins at the end of the topics (what older runs left
+    there is not the test's business): its offsets are committed at the end before the
+    service starts, so nothing the test produces afterwards can be skipped; a restart
+    in the same group resumes where it stopped. Ready once partitions are assigned. env
+    overrides SB_* settings. SB_TEST_KEEP_LOGS=1 keeps its log file."""
+
+    started_groups = set()
+
+    def __init__(self, program, run_id, **env):
+        self.program = program
+        self.admin = free_port()
+        group = "%s-test-%s" % (program, run_id)
+        if group not in StageService.started_groups:
+            sbctl("offsets", group, "--to", "end")
+            StageService.started_groups.add(group)
+        self.log = tempfile.NamedTemporaryFile(prefix=program + "-", suffix=".log", delete=False)
+        e = dict(os.environ, SB_ADMIN_PORT=str(self.admin), SB_LOG_LEVEL="info",
+                 SB_KAFKA_GROUP=group)
+        e.update({k: str(v) for k, v in env.items()})
+        self.proc = subprocess.Popen([os.path.join(BIN, program)], env=e, stdout=self.log,
+                                     stderr=self.log, cwd=ROOT)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(program + " exited: " + self.logs())
+            if self.metric("sb_stage_assigned_partitions") > 0:
+                return
+            time.sleep(0.2)
+        raise RuntimeError(program + " not ready: " + self.logs())
+
+    def metric(self, name):
+        """The value of a metric (summed over its series), -1 when unreachable."""
+        try:
+            text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.admin,
+                                          timeout=2).read().decode()
+        except OSError:
+            return -1
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                   if line.startswith(name + "{") or line.startswith(name + " "))
+
+    def logs(self):
+        with open(self.log.name, encoding="utf-8", errors="replace") as f:
+            return f.read()
+
+    def stop(self):
+        """SIGTERM; returns the exit status."""
+        self.proc.send_signal(signal.SIGTERM)
+        rc = self.proc.wait(30)
+        if os.environ.get("SB_TEST_KEEP_LOGS"):
+            print("%s log: %s" % (self.program, self.log.name))
+        else:
+            os.unlink(self.log.name)
+        return rc

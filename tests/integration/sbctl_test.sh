@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # sbctl end to end against the local stack (deploy/local/stack.sh up):
 #  - migrate twice: the second run applies nothing, version and rows unchanged; two
-#    concurrent runs on an empty schema apply every file exactly once;
+#    concurrent runs on an empty database apply every file exactly once;
 #  - topics create twice: idempotent, and kcat lists every topic of proto/topics.json
 #    with its partition count;
 #  - the sample agents, customers and policies loaded twice: same counts, no row
@@ -19,8 +19,8 @@ sbctl="${SB_BIN_DIR:-$root/build/bin}/sbctl"
 export SB_PG_DSN="${SB_PG_DSN:-postgresql://switchboard:switchboard@127.0.0.1:15432/switchboard}"
 export SB_KAFKA_BROKERS="${SB_KAFKA_BROKERS:-127.0.0.1:19092}"
 tmp="$(mktemp -d)"
-schema="sbctl_it_$$"
-trap 'q "DROP SCHEMA IF EXISTS $schema CASCADE" >/dev/null 2>&1; rm -rf "$tmp"' EXIT
+db="sbctl_it_$$"
+trap 'q "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1; rm -rf "$tmp"' EXIT
 
 passes=0
 failures=0
@@ -40,11 +40,14 @@ expect_eq() { # description, expected, actual
 q() {
     PGOPTIONS="-c client_min_messages=warning" psql "$SB_PG_DSN" -X -q -v ON_ERROR_STOP=1 -tAc "$1"
 }
-# The DSN with a search_path, so that migrations land in a schema of their own.
-dsn_in_schema() {
-    local sep='?'
-    [[ "$SB_PG_DSN" == *\?* ]] && sep='&'
-    printf '%s%soptions=-csearch_path%%3D%s' "$SB_PG_DSN" "$sep" "$1"
+# The DSN of another database on the same server (migrations also create objects
+# outside their schema — schema bi, grants — so an empty database is the faithful start).
+dsn_of_db() {
+    python3 - "$SB_PG_DSN" "$1" <<'PY'
+import sys, urllib.parse
+u = urllib.parse.urlsplit(sys.argv[1])
+print(urllib.parse.urlunsplit(u._replace(path="/" + sys.argv[2])))
+PY
 }
 # The reference rows sbctl load writes (customers and identities of the sample only:
 # intake may add provisional customers meanwhile).
@@ -81,20 +84,21 @@ check "second migrate applies nothing" grep -q "^schema at version $latest (appl
 expect_eq "version unchanged" "$v1" "$(q 'SELECT max(version) FROM schema_migrations')"
 expect_eq "schema_migrations rows unchanged" "$n1" "$(q 'SELECT count(*) FROM schema_migrations')"
 
-# Two runs at once on an empty schema: the advisory lock serialises them.
-q "CREATE SCHEMA $schema" >/dev/null
-"$sbctl" --pg-dsn "$(dsn_in_schema "$schema")" migrate >"$tmp/c1" 2>&1 &
+# Two runs at once on an empty database: the advisory lock serialises them.
+q "CREATE DATABASE $db" >/dev/null
+"$sbctl" --pg-dsn "$(dsn_of_db "$db")" migrate >"$tmp/c1" 2>&1 &
 pid=$!
-"$sbctl" --pg-dsn "$(dsn_in_schema "$schema")" migrate >"$tmp/c2" 2>&1
+"$sbctl" --pg-dsn "$(dsn_of_db "$db")" migrate >"$tmp/c2" 2>&1
 rc2=$?
 wait "$pid"
 rc1=$?
 expect_eq "concurrent migrations both exit 0" "0 0" "$rc1 $rc2"
 expect_eq "each file applied once in total" "$files" \
     "$(cat "$tmp/c1" "$tmp/c2" | grep -c '^applied ')"
-expect_eq "concurrent schema complete" "$files $latest" \
-    "$(q "SELECT count(*) || ' ' || max(version) FROM $schema.schema_migrations")"
-q "DROP SCHEMA $schema CASCADE" >/dev/null
+expect_eq "concurrent database complete" "$files $latest" \
+    "$(PGOPTIONS="-c client_min_messages=warning" psql "$(dsn_of_db "$db")" -X -q -tAc \
+        "SELECT count(*) || ' ' || max(version) FROM schema_migrations")"
+q "DROP DATABASE $db" >/dev/null
 
 # --- topics --------------------------------------------------------------------------
 ntopics="$(python3 -c 'import json; print(len(json.load(open("proto/topics.json"))["topics"]))')"

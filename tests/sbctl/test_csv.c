@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "csv.h"
+#include "sb/csv.h"
 #include "sb/err.h"
 
 #include <stdio.h>

@@ -4,7 +4,7 @@
  * the kinds share. */
 #include "load.h"
 
-#include "csv.h"
+#include "sb/csv.h"
 
 #include "sb/err.h"
 #include "sb/util.h"

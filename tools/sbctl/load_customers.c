@@ -216,15 +216,19 @@ int load_customers_cache_invalidate(const struct sbctl *ctl, json_t *changed, ch
     r = sb_redis_new(ctl->redis_url, 2000, key, sizeof(key));
     if (r == NULL) {
         /* The load is committed; stale entries expire by their TTL (24 h). */
-        fprintf(stderr, "sbctl load: warning: identity cache not invalidated (%s)\n", key);
+        fprintf(stderr, "sbctl load: warning: identity and tier caches not invalidated (%s)\n",
+                key);
         return 0;
     }
     json_array_foreach(changed, i, cu)
     {
         const char *no = json_string_value(json_object_get(cu, "customer_no"));
         redisReply *rep;
+        char tier_key[160];
         sb_identity_cache_key("customer_no", no, key, sizeof(key));
-        rep = sb_redis_cmdf(r, "DEL %s", key);
+        sb_tier_cache_key(no, tier_key, sizeof(tier_key));
+        /* The identity (ingest) and the tier (triage) of this customer. */
+        rep = sb_redis_cmdf(r, "DEL %s %s", key, tier_key);
         deleted += rep != NULL && rep->type == REDIS_REPLY_INTEGER ? (size_t)rep->integer : 0;
         if (rep != NULL)
             freeReplyObject(rep);

@@ -30,9 +30,12 @@ static void usage(FILE *out)
             "  migrate [--dir DIR]                   apply the pending SQL migrations\n"
             "  topics create [--file FILE]           create the topics of proto/topics.json\n"
             "  topics list                           list the cluster's topics\n"
+            "  offsets GROUP --to start|end|TIME     move a consumer group (replay, skip)\n"
             "  load agents|customers|policies FILE   load reference data (.json or .csv)\n"
             "  token create --role ROLE [--agent ID] create an API token (printed once)\n"
             "  inspect ticket ID                     print a ticket and its events as JSON\n"
+            "  train triage --data CSV …             train the triage model from labelled tickets\n"
+            "  report generate|show KIND, report qa  scheduled reports and QA samples on demand\n"
             "  version                               print the version and the schema version\n"
             "\n"
             "Options:\n"
@@ -277,12 +280,18 @@ int main(int argc, char **argv)
         return sbctl_migrate(&ctl, nrest - 1, rest + 1);
     if (strcmp(cmd, "topics") == 0)
         return sbctl_topics(&ctl, nrest - 1, rest + 1);
+    if (strcmp(cmd, "offsets") == 0)
+        return sbctl_offsets(&ctl, nrest - 1, rest + 1);
     if (strcmp(cmd, "load") == 0)
         return sbctl_load(&ctl, nrest - 1, rest + 1);
     if (strcmp(cmd, "token") == 0)
         return sbctl_token(&ctl, nrest - 1, rest + 1);
     if (strcmp(cmd, "inspect") == 0)
         return sbctl_inspect(&ctl, nrest - 1, rest + 1);
+    if (strcmp(cmd, "train") == 0)
+        return sbctl_train(&ctl, nrest - 1, rest + 1);
+    if (strcmp(cmd, "report") == 0)
+        return sbctl_report(&ctl, nrest - 1, rest + 1);
     if (cmd[0] == '-')
         fprintf(stderr, "sbctl: unknown option \"%s\" (see sbctl --help)\n", cmd);
     else

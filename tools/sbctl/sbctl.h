@@ -46,8 +46,11 @@ int sbctl_schema_version(struct sb_pg *pg);
 /* Subcommands: argv[0] is the first argument after the subcommand name. */
 int sbctl_migrate(struct sbctl *ctl, int argc, char **argv);
 int sbctl_topics(struct sbctl *ctl, int argc, char **argv);
+int sbctl_offsets(struct sbctl *ctl, int argc, char **argv);
 int sbctl_load(struct sbctl *ctl, int argc, char **argv);
 int sbctl_token(struct sbctl *ctl, int argc, char **argv);
 int sbctl_inspect(struct sbctl *ctl, int argc, char **argv);
+int sbctl_train(struct sbctl *ctl, int argc, char **argv);
+int sbctl_report(struct sbctl *ctl, int argc, char **argv);
 
 #endif

@@ -36,6 +36,11 @@ struct sb_event {
  * carry order). Thread-safe. */
 void sb_uuid7_at(int64_t now_ms, char out[SB_UUID_STRLEN + 1]);
 void sb_uuid7_new(char out[SB_UUID_STRLEN + 1]);
+/* Writes the UUIDv7 that name (any string) always derives to, with time ms: a stage
+ * that makes an event from another one derives its id from the source event's id, so
+ * that a message handled twice produces the same event id (and consumers drop the
+ * copy). */
+void sb_uuid7_derive(int64_t ms, const char *name, char out[SB_UUID_STRLEN + 1]);
 /* Returns 1 when s is a well-formed UUIDv7 string (lowercase or uppercase hex). */
 int sb_uuid7_valid(const char *s);
 /* Milliseconds timestamp of a UUIDv7 (its first 48 bits); -1 when invalid. */

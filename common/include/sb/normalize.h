@@ -18,6 +18,11 @@ int sb_email_normalize(const char *in, char *out, size_t outsz);
  * by ingest, deleted by `sbctl load customers` when the CRM changes. */
 void sb_identity_cache_key(const char *kind, const char *value, char *out, size_t outsz);
 
+/* The Redis key caching a customer's tier for triage: "sb:tier:<SHA-256 hex of
+ * "customer:<customer_no>">". Deleted by `sbctl load customers` for every customer it
+ * changes. */
+void sb_tier_cache_key(const char *customer_no, char *out, size_t outsz);
+
 /* Masks a phone for display: first 3 and last 4 digits kept ("138****5678"). */
 void sb_phone_mask(const char *phone, char *out, size_t outsz);
 

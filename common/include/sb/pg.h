@@ -8,6 +8,7 @@
 
 #include <libpq-fe.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct sb_pg;
 
@@ -36,6 +37,12 @@ PGresult *sb_pg_query_prepared(struct sb_pg *pg, const char *name, int nparams,
 /* Makes sure the connection is usable, resetting it (with backoff, at most
  * max_wait_ms) when it is not. Returns 0 or SB_E_IO. */
 int sb_pg_ensure(struct sb_pg *pg, int max_wait_ms);
+/* The connection a service keeps in *pg, made on first use: connects when *pg is NULL
+ * (at most once a second: *retry_ms holds the next attempt; failures are logged), then
+ * makes sure it is usable (sb_pg_ensure, up to 200 ms). Returns *pg, or NULL while
+ * PostgreSQL is unreachable. Sets *fresh (when not NULL) to 1 when it just connected. */
+struct sb_pg *sb_pg_lazy(struct sb_pg **pg, const char *dsn, int64_t *retry_ms, int *fresh);
+
 /* Borrowed libpq connection (COPY and other advanced use). */
 PGconn *sb_pg_conn(struct sb_pg *pg);
 /* Number of successful reconnects so far (for metrics and tests). */

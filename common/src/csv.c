@@ -1,7 +1,7 @@
 /* RFC 4180 CSV reader (see csv.h): a four-state machine over a memory buffer.
  * Errors name the line on which the record starts, which is the line a person looks
  * for in the file (a quoted field may span several lines). */
-#include "csv.h"
+#include "sb/csv.h"
 
 #include "sb/err.h"
 #include "sb/util.h"

@@ -1,0 +1,8 @@
+# sb-reporter's projection against the real stack (events in, PostgreSQL rows out).
+find_program(SB_PYTHON3_REPORTER NAMES python3 PATHS /usr/bin NO_DEFAULT_PATH)
+sb_add_script_test(NAME itest_reporter_projection
+    COMMAND ${SB_PYTHON3_REPORTER} ${CMAKE_CURRENT_LIST_DIR}/test_projection.py
+    LABEL integration TIMEOUT 400)
+sb_add_script_test(NAME itest_reporter_bi
+    COMMAND ${SB_PYTHON3_REPORTER} ${CMAKE_CURRENT_LIST_DIR}/test_bi.py
+    LABEL integration TIMEOUT 300)
