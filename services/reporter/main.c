@@ -1,7 +1,9 @@
 /* sb-reporter: keeps PostgreSQL true to every topic (DESIGN.md): each event appended
  * once to ticket_events and applied to the current-state tables in the same
- * transaction, a batch at a time, offsets stored after the commit. The read API, the
- * dashboard and the scheduled reports build on these tables (docs/reporter.md). */
+ * transaction, a batch at a time, offsets stored after the commit. The scheduled
+ * reports build on these tables (docs/reporter.md), and the read API and dashboard
+ * (api.c, docs/api.md) serve them on their own threads and connections. */
+#include "api.h"
 #include "reporter.h"
 
 #include "sb/err.h"
@@ -16,6 +18,18 @@
 #include <time.h>
 
 static const struct sb_config_def reporter_defs[] = {
+    {"http.bind", "SB_HTTP_BIND", SB_CFG_STRING, "127.0.0.1", 0, -1, 0,
+     "address of the read API and the dashboard"},
+    {"http.port", "SB_HTTP_PORT", SB_CFG_INT, "8081", 0, 65535, 0,
+     "port of the read API and the dashboard"},
+    {"http.threads", "SB_HTTP_THREADS", SB_CFG_INT, "8", 1, 256, 0,
+     "HTTP worker threads, each with its own PostgreSQL connection"},
+    {"http.max_connections", "SB_HTTP_MAX_CONNECTIONS", SB_CFG_INT, "1024", 1, 100000, 0,
+     "concurrent connections"},
+    {"http.timeout_s", "SB_HTTP_TIMEOUT_S", SB_CFG_INT, "30", 1, 3600, 0,
+     "idle or slow client timeout"},
+    {"auth.admin_token", "SB_ADMIN_TOKEN", SB_CFG_STRING, "dev-admin-token", 0, -1, 0,
+     "bearer token with the admin role besides the tokens of api_tokens (empty: none)"},
     {"admin.port", "SB_ADMIN_PORT", SB_CFG_INT, "9105", 0, 65535, 0,
      "port of /healthz /readyz /metrics"},
     {"kafka.group", "SB_KAFKA_GROUP", SB_CFG_STRING, "sb-reporter", 0, -1, 0,
@@ -70,6 +84,26 @@ static void reports_tick(struct reporter *r)
 
 #define MAX_TOPICS 16
 
+static int is_loopback(const char *addr)
+{
+    return strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0 ||
+           strcmp(addr, "localhost") == 0;
+}
+
+/* DESIGN.md: a service refuses to start with a dev default secret when it listens
+ * beyond loopback. */
+static int secrets_ok(const struct sb_config *cfg)
+{
+    if (is_loopback(sb_config_str(cfg, "http.bind")) ||
+        strncmp(sb_config_str(cfg, "auth.admin_token"), "dev-", 4) != 0)
+        return 1;
+    fprintf(stderr,
+            "%s: config key \"auth.admin_token\" still has its development default while "
+            "http.bind is not loopback\n",
+            SB_REPORTER_PROGRAM);
+    return 0;
+}
+
 struct sb_pg *reporter_pg(struct reporter *r)
 {
     char err[256];
@@ -105,6 +139,7 @@ static int run(struct sb_config *cfg)
     struct sb_producer *producer = NULL;
     struct sb_stage *stage = NULL;
     struct sb_admin *admin = NULL;
+    struct reporter_api *api = NULL;
     const char *topics[MAX_TOPICS];
     char *list = sb_strdup(sb_config_str(cfg, "topics")), *save = NULL, err[512];
     size_t ntopics = 0;
@@ -119,6 +154,10 @@ static int run(struct sb_config *cfg)
     if (ntopics == 0) {
         fprintf(stderr, "%s: config key \"topics\": at least one topic is needed\n",
                 SB_REPORTER_PROGRAM);
+        free(list);
+        return 2;
+    }
+    if (!secrets_ok(cfg)) {
         free(list);
         return 2;
     }
@@ -168,6 +207,17 @@ static int run(struct sb_config *cfg)
         fprintf(stderr, "%s: admin server: %s\n", SB_REPORTER_PROGRAM, err);
         goto out;
     }
+    api = reporter_api_new(cfg, r.metrics, err, sizeof(err));
+    if (api == NULL) {
+        fprintf(stderr, "%s: read API: %s\n", SB_REPORTER_PROGRAM, err);
+        goto out;
+    }
+    {
+        char port[16];
+        sb_fmt(port, sizeof(port), "%d", reporter_api_port(api));
+        sb_log_kv(SB_LOG_INFO, "read API and dashboard listening", "bind",
+                  sb_config_str(cfg, "http.bind"), "port", port, NULL);
+    }
     sb_log_kv(SB_LOG_INFO, "projecting", "topics", sb_config_str(cfg, "topics"), NULL);
     rc = 0;
     int64_t reports_next = 0;
@@ -184,6 +234,7 @@ static int run(struct sb_config *cfg)
     }
     sb_log_kv(SB_LOG_INFO, rc ? "stopping after a fatal Kafka error" : "stopping", NULL);
 out:
+    reporter_api_destroy(api); /* stop answering first: its connections are its own */
     sb_stage_destroy(stage);
     sb_admin_destroy(admin);
     sb_producer_destroy(producer, (int)sb_config_int(cfg, "shutdown.timeout_ms"));
@@ -197,12 +248,13 @@ out:
 int main(int argc, char **argv)
 {
     struct sb_config *cfg = NULL;
-    int rc =
-        sb_service_configure(argc, argv, SB_REPORTER_PROGRAM,
-                             "Projections in PostgreSQL: every event of every topic stored "
-                             "once in ticket_events and applied to the current-state "
-                             "tables (tickets, incidents, agent presence, DLQ entries).",
-                             reporter_defs, sizeof(reporter_defs) / sizeof(reporter_defs[0]), &cfg);
+    int rc = sb_service_configure(
+        argc, argv, SB_REPORTER_PROGRAM,
+        "Projections in PostgreSQL: every event of every topic stored "
+        "once in ticket_events and applied to the current-state "
+        "tables (tickets, incidents, agent presence, DLQ entries); the read API "
+        "and the live dashboard on http.bind:http.port.",
+        reporter_defs, sizeof(reporter_defs) / sizeof(reporter_defs[0]), &cfg);
     if (rc != 0)
         return rc > 0 ? 0 : 2;
     sb_signals_install();

@@ -1,0 +1,1220 @@
+/* The read API of sb-reporter (docs/api.md) and the dashboard's files. Every request is
+ * one GET: the bearer token is looked up (api_tokens, or the configured admin token), the
+ * parameters are checked here with the offending one named in a 400, and one prepared
+ * statement builds the whole JSON answer in PostgreSQL. Each HTTP worker thread has its
+ * own PostgreSQL connection (sb_pg is not thread-safe, and the projection's connection
+ * belongs to the main thread); a connection that cannot be made answers 503 with
+ * Retry-After. Role scope is part of every statement: agent = tickets it owns, lead =
+ * tickets of its team, supervisor and admin = everything. */
+#include "api.h"
+
+#include "sb/err.h"
+#include "sb/http.h"
+#include "sb/log.h"
+#include "sb/pg.h"
+#include "sb/redis.h"
+#include "sb/strbuf.h"
+#include "sb/util.h"
+
+#include <ctype.h>
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define ID_MAX 128
+#define TOKEN_MAX 256
+#define LIST_MAX 16
+#define SEARCH_LIMIT_MAX 500
+#define SEARCH_LIMIT_DEFAULT 50
+
+/* One worker thread's connections, kept on a list so that shutdown closes them all. */
+struct worker {
+    struct sb_pg *pg;
+    int64_t pg_retry_ms;
+    struct sb_redis *redis;
+    int64_t redis_retry_ms;
+    struct worker *next;
+};
+
+struct reporter_api {
+    const struct sb_config *cfg;
+    const char *pg_dsn, *redis_url;
+    int redis_timeout_ms;
+    char admin_hash[2 * SHA256_DIGEST_LENGTH + 1]; /* "" when no admin token is set */
+    struct sb_http_server *http;
+    pthread_key_t worker_key;
+    pthread_mutex_t workers_lock;
+    struct worker *workers;
+    struct sb_metric *m_requests[3]; /* 2xx, 4xx, 5xx */
+    struct sb_metric *m_seconds;
+};
+
+/* Who is asking: scope "all" (supervisor, admin), "lead" (team) or "agent" (own). */
+struct principal {
+    char role[16];
+    char scope[8];
+    char agent_id[ID_MAX];
+    char team[ID_MAX];
+};
+
+/* ------------------------------------------------------------------ statements */
+
+static const char sql_token[] =
+    "SELECT t.role, coalesce(t.agent_id, ''), coalesce(a.team_id, '') FROM api_tokens t "
+    "LEFT JOIN agents a ON a.id = t.agent_id "
+    "WHERE t.token_sha256 = $1 AND t.revoked_at IS NULL";
+
+/* The scope condition over tickets t (owner's roster row a): $S scope, $A agent, $T team. */
+#define SCOPE(S, A, T)                                                                             \
+    "(" S " = 'all' OR (" S " = 'agent' AND t.owner_agent_id = " A ") OR (" S                      \
+    " = 'lead' AND (a.team_id = " T " OR t.team_id = " T ")))"
+
+static const char sql_ticket[] =
+    "SELECT (to_jsonb(t) - 'id' || jsonb_build_object('ticket_id', t.id, 'owner_team_id', "
+    "a.team_id, 'timeline', coalesce((SELECT jsonb_agg(jsonb_build_object('event_id', "
+    "e.event_id, 'type', e.type, 'occurred_at', e.occurred_at, 'producer', e.producer, "
+    "'trace_id', e.trace_id, 'topic', e.topic, 'payload', e.payload) ORDER BY e.occurred_at, "
+    "e.event_id) FROM ticket_events e WHERE e.ticket_id = t.id), '[]'::jsonb)))::text, " SCOPE(
+        "$2", "$3", "$4") " FROM tickets t LEFT JOIN agents a ON a.id = t.owner_agent_id "
+                          "WHERE t.id = $1";
+
+/* Newest first by (created_at, id); the cursor is "<created_at in epoch µs>:<id>" of the
+ * last row of the previous page, so pages never skip or repeat a row. */
+static const char sql_search[] =
+    "SELECT jsonb_build_object('ticket_id', t.id, 'status', t.status, 'band', t.band, "
+    "'channel', t.channel, 'domain', t.domain, 'subject', t.subject, 'queue', t.queue, "
+    "'owner_agent_id', t.owner_agent_id, 'team_id', coalesce(t.team_id, a.team_id), "
+    "'customer_no', t.customer_no, 'created_at', t.created_at, 'first_response_at', "
+    "t.first_response_at, 'resolved_at', t.resolved_at, 'updated_at', t.updated_at, 'csat', "
+    "t.csat, 'sla_breaches', t.sla_breaches, 'merged_into', t.merged_into)::text, "
+    "((extract(epoch FROM t.created_at) * 1000000)::bigint)::text || ':' || t.id "
+    "FROM tickets t LEFT JOIN agents a ON a.id = t.owner_agent_id "
+    "WHERE ($1::text[] IS NULL OR t.status = ANY ($1::text[])) "
+    "AND ($2::text IS NULL OR t.queue = $2) "
+    "AND ($3::text IS NULL OR t.owner_agent_id = $3) "
+    "AND ($4::text[] IS NULL OR t.band = ANY ($4::text[])) "
+    "AND ($5::timestamptz IS NULL OR t.created_at >= $5::timestamptz) "
+    "AND ($6::timestamptz IS NULL OR t.created_at < $6::timestamptz) "
+    "AND ($7::bigint IS NULL OR (t.created_at, t.id) < ('epoch'::timestamptz + $7::bigint * "
+    "interval '1 microsecond', $8::text)) "
+    "AND ($9::text IS NULL OR t.channel = $9) "
+    "AND " SCOPE("$10", "$11", "$12") " ORDER BY t.created_at DESC, t.id DESC LIMIT $13";
+
+/* Waiting = not owned by anyone and not yet past the offer (SPEC §6 "queue lengths"). */
+static const char sql_queues[] =
+    "WITH w AS (SELECT coalesce(t.queue, '') AS queue, coalesce(t.channel, '') AS channel, "
+    "coalesce(t.band, '') AS band, coalesce(t.team_id, '') AS team, t.created_at "
+    "FROM tickets t WHERE t.status IN ('new', 'queued', 'offered') "
+    "AND t.owner_agent_id IS NULL AND t.merged_into IS NULL) "
+    "SELECT jsonb_build_object('as_of', now(), 'waiting', (SELECT count(*) FROM w), "
+    "'oldest_wait_s', (SELECT round(extract(epoch FROM now() - min(created_at)))::bigint "
+    "FROM w), 'queues', coalesce((SELECT jsonb_agg(q ORDER BY q.oldest_wait_s DESC, q.queue, "
+    "q.channel, q.band) FROM (SELECT queue, channel, band, team, count(*) AS waiting, "
+    "round(extract(epoch FROM now() - min(created_at)))::bigint AS oldest_wait_s, "
+    "min(created_at) AS oldest_since FROM w GROUP BY 1, 2, 3, 4) q), '[]'::jsonb), "
+    "'channels', coalesce((SELECT jsonb_agg(jsonb_build_object('channel', c.channel, 'waiting', "
+    "c.waiting, 'oldest_wait_s', c.oldest_wait_s, 'by_band', (SELECT jsonb_object_agg(z.band, "
+    "z.n) FROM (SELECT band, count(*) AS n FROM w WHERE w.channel = c.channel GROUP BY 1) z)) "
+    "ORDER BY c.channel) FROM (SELECT channel, count(*) AS waiting, round(extract(epoch FROM "
+    "now() - min(created_at))::numeric, 1) AS oldest_wait_s FROM w GROUP BY 1) c), "
+    "'[]'::jsonb))::text";
+
+/* $1 scope, $2 agent, $3 team, $4 the UTC day of "today". */
+static const char sql_agents[] =
+    "WITH ids AS (SELECT id AS agent_id FROM agents WHERE active "
+    "UNION SELECT agent_id FROM agent_presence), "
+    "open AS (SELECT owner_agent_id AS agent_id, coalesce(channel, '') AS channel, count(*) AS n "
+    "FROM tickets WHERE owner_agent_id IS NOT NULL AND merged_into IS NULL "
+    "AND status NOT IN ('resolved', 'awaiting_archive', 'archived') GROUP BY 1, 2), "
+    "load AS (SELECT agent_id, sum(n)::integer AS open_tickets, jsonb_object_agg(channel, n) AS "
+    "by_channel FROM open GROUP BY 1), "
+    "done AS (SELECT owner_agent_id AS agent_id, count(*) AS resolved, round(avg(csat), 2) AS "
+    "csat_avg FROM tickets WHERE resolved_at >= $4::date::timestamp AT TIME ZONE 'UTC' "
+    "AND resolved_at < ($4::date + 1)::timestamp AT TIME ZONE 'UTC' "
+    "AND owner_agent_id IS NOT NULL GROUP BY 1), "
+    "rep AS (SELECT payload -> 'actor' ->> 'agent_id' AS agent_id, count(*) AS replies, "
+    "count(DISTINCT ticket_id) AS tickets FROM ticket_events WHERE type = 'agent.replied' "
+    "AND occurred_at >= $4::date::timestamp AT TIME ZONE 'UTC' "
+    "AND occurred_at < ($4::date + 1)::timestamp AT TIME ZONE 'UTC' GROUP BY 1) "
+    "SELECT jsonb_build_object('as_of', now(), 'day', $4::date, 'agents', "
+    "coalesce(jsonb_agg(jsonb_build_object('agent_id', i.agent_id, 'name', a.name, 'team_id', "
+    "a.team_id, 'role', a.role, 'status', coalesce(p.status, 'offline'), 'since', p.since, "
+    "'capacities', coalesce(p.capacities, CASE WHEN a.id IS NOT NULL THEN "
+    "jsonb_build_object('call', a.capacity_call, 'chat', a.capacity_chat, 'email', "
+    "a.capacity_email, 'social', a.capacity_social) END), "
+    "'open_tickets', coalesce(l.open_tickets, 0), 'load', coalesce(l.by_channel, '{}'::jsonb), "
+    "'resolved_today', coalesce(d.resolved, 0), 'csat_today', d.csat_avg, "
+    "'replies_today', coalesce(r.replies, 0), 'tickets_replied_today', coalesce(r.tickets, 0)) "
+    "ORDER BY i.agent_id), '[]'::jsonb))::text "
+    "FROM ids i LEFT JOIN agents a ON a.id = i.agent_id "
+    "LEFT JOIN agent_presence p ON p.agent_id = i.agent_id "
+    "LEFT JOIN load l ON l.agent_id = i.agent_id LEFT JOIN done d ON d.agent_id = i.agent_id "
+    "LEFT JOIN rep r ON r.agent_id = i.agent_id "
+    "WHERE $1 = 'all' OR ($1 = 'agent' AND i.agent_id = $2) OR ($1 = 'lead' AND a.team_id = $3)";
+
+/* SLA clocks of open tickets that breached, were warned, or are due within 15 minutes;
+ * a first-response clock ends with the first response. $1..$3 the scope. */
+static const char sql_sla[] =
+    "WITH c AS (SELECT DISTINCT ON (payload ->> 'clock_id') ticket_id, payload ->> 'clock_id' AS "
+    "clock_id, payload ->> 'kind' AS kind, payload ->> 'band' AS band, "
+    "(payload ->> 'target_at')::timestamptz AS target_at FROM ticket_events "
+    "WHERE type IN ('sla.started', 'sla.warning', 'sla.breached') "
+    "AND occurred_at > now() - interval '30 days' AND payload ->> 'clock_id' IS NOT NULL "
+    "ORDER BY payload ->> 'clock_id', occurred_at DESC), "
+    "s AS (SELECT payload ->> 'clock_id' AS clock_id, bool_or(type = 'sla.breached') AS "
+    "breached, bool_or(type = 'sla.warning') AS warned FROM ticket_events "
+    "WHERE type IN ('sla.warning', 'sla.breached') AND occurred_at > now() - interval '30 days' "
+    "GROUP BY 1), "
+    "r AS (SELECT c.*, t.status, t.owner_agent_id, t.queue, t.channel, coalesce(s.breached, "
+    "false) AS breached, coalesce(s.warned, false) AS warned FROM c "
+    "JOIN tickets t ON t.id = c.ticket_id LEFT JOIN agents a ON a.id = t.owner_agent_id "
+    "LEFT JOIN s ON s.clock_id = c.clock_id "
+    "WHERE t.status NOT IN ('resolved', 'awaiting_archive', 'archived') "
+    "AND t.merged_into IS NULL AND NOT (c.kind = 'first_response' AND t.first_response_at IS "
+    "NOT NULL) AND (s.breached OR s.warned OR c.target_at < now() + interval '15 minutes') "
+    "AND " SCOPE(
+        "$1", "$2",
+        "$3") ") "
+              "SELECT jsonb_build_object('as_of', now(), "
+              "'breached', (SELECT count(*) FROM r WHERE breached), "
+              "'at_risk', (SELECT count(*) FROM r WHERE NOT breached), "
+              "'items', coalesce((SELECT jsonb_agg(jsonb_build_object('ticket_id', ticket_id, "
+              "'clock_id', clock_id, 'kind', kind, 'band', band, 'target_at', target_at, "
+              "'remaining_s', round(extract(epoch FROM target_at - now())::numeric, 0), 'state', "
+              "CASE WHEN breached THEN 'breached' WHEN warned THEN 'warning' ELSE 'due_soon' END, "
+              "'status', status, 'owner_agent_id', owner_agent_id, 'queue', queue, 'channel', "
+              "channel) "
+              "ORDER BY breached DESC, target_at) FROM (SELECT * FROM r ORDER BY breached DESC, "
+              "target_at LIMIT $4) x), '[]'::jsonb))::text";
+
+static const char sql_reports[] =
+    "SELECT jsonb_build_object('reports', coalesce(jsonb_agg(jsonb_build_object('id', "
+    "r.id::text, 'kind', r.kind, 'period_start', r.period_start, 'period_end', r.period_end, "
+    "'generated_at', r.generated_at, 'formats', CASE WHEN r.csv IS NOT NULL AND r.html IS NOT "
+    "NULL THEN '[\"csv\",\"html\"]'::jsonb ELSE '[]'::jsonb END, 'csv_url', "
+    "format('/api/v1/reports/%s/%s.csv', r.kind, r.period_start), 'html_url', "
+    "format('/api/v1/reports/%s/%s.html', r.kind, r.period_start), 'summary', "
+    "r.content -> 'summary') ORDER BY r.period_start DESC, r.kind), '[]'::jsonb))::text "
+    "FROM (SELECT * FROM reports WHERE ($1::text IS NULL OR kind = $1) "
+    "AND ($2::date IS NULL OR $2::date BETWEEN period_start AND period_end) "
+    "ORDER BY period_start DESC, kind LIMIT $3) r";
+
+/* $1 kind, $2 a day inside the period (or $3 the id). */
+static const char sql_report_file[] =
+    "SELECT coalesce(csv, ''), coalesce(html, ''), content::text, kind, period_start::text "
+    "FROM reports WHERE ($3::bigint IS NULL AND kind = $1 AND $2::date BETWEEN period_start "
+    "AND period_end) OR id = $3::bigint ORDER BY period_start DESC LIMIT 1";
+
+/* The day's figures from the bi views (docs/metrics.md), the backlog now, the day's
+ * arrivals per hour, the seven days up to it, and the SPEC §6 targets. */
+static const char sql_summary[] =
+    "WITH d AS (SELECT * FROM bi.daily_service WHERE day = $1::date), "
+    "c AS (SELECT * FROM bi.csat_daily WHERE day = $1::date), "
+    "s AS (SELECT * FROM bi.sla_attainment WHERE day = $1::date), "
+    "b AS (SELECT coalesce(band, 'none') AS band, sum(open_tickets)::integer AS n, "
+    "min(oldest_created_at) AS oldest FROM bi.backlog GROUP BY 1) "
+    "SELECT jsonb_build_object('at', now(), 'date', $1::date, "
+    "'kpi', jsonb_build_object("
+    "'arrivals', coalesce((SELECT arrivals FROM d), 0), "
+    "'first_response_avg_s', (SELECT round(first_response_avg_s::numeric, 1) FROM d), "
+    "'first_response_p50_s', (SELECT round(first_response_p50_s::numeric, 1) FROM d), "
+    "'first_response_p90_s', (SELECT round(first_response_p90_s::numeric, 1) FROM d), "
+    "'first_resolution_avg_s', (SELECT round(first_resolution_avg_s::numeric, 1) FROM d), "
+    "'response_rate', (SELECT round(response_rate, 4) FROM d), "
+    "'resolution_rate', (SELECT round(resolution_rate, 4) FROM d), "
+    "'first_contact_resolution', (SELECT round(fcr_rate, 4) FROM d), "
+    "'csat_avg', (SELECT round(csat_avg, 2) FROM c), "
+    "'csat_top2_share', (SELECT round(top2_share, 4) FROM c), "
+    "'csat_answers', coalesce((SELECT answers FROM c), 0), "
+    "'csat_response_rate', (SELECT round(response_rate, 4) FROM c), "
+    "'sla_due', coalesce((SELECT sum(due) FROM s), 0), "
+    "'sla_attainment', (SELECT round(sum(met)::numeric / nullif(sum(due), 0), 4) FROM s), "
+    "'breached_tickets', coalesce((SELECT breached_tickets FROM d), 0), "
+    "'backlog', coalesce((SELECT sum(n) FROM b), 0)), "
+    "'daily', (SELECT to_jsonb(d) FROM d), "
+    "'csat', (SELECT to_jsonb(c) FROM c), "
+    "'sla', coalesce((SELECT jsonb_agg(to_jsonb(s) ORDER BY s.kind, s.band) FROM s), "
+    "'[]'::jsonb), "
+    "'sla_by_band', coalesce((SELECT jsonb_object_agg(band, jsonb_build_object('due', due, "
+    "'met', met, 'attainment', round(met::numeric / nullif(due, 0), 4))) FROM (SELECT "
+    "coalesce(band, 'none') AS band, sum(due) AS due, sum(met) AS met FROM s GROUP BY 1) x), "
+    "'{}'::jsonb), "
+    "'backlog_by_band', coalesce((SELECT jsonb_object_agg(band, n) FROM b), '{}'::jsonb), "
+    "'backlog_oldest_s', (SELECT round(extract(epoch FROM now() - min(oldest))::numeric, 0) "
+    "FROM b), "
+    "'arrivals_hourly', coalesce((SELECT jsonb_agg(jsonb_build_object('hour', hour, "
+    "'arrivals', n, 'by_channel', ch) ORDER BY hour) FROM (SELECT hour, sum(arrivals)::integer "
+    "AS n, jsonb_object_agg(coalesce(channel, ''), arrivals) AS ch FROM (SELECT hour, channel, "
+    "sum(arrivals)::integer AS arrivals FROM bi.arrivals_hourly WHERE hour >= "
+    "$1::date::timestamp AT TIME ZONE 'UTC' AND hour < ($1::date + 1)::timestamp AT TIME ZONE "
+    "'UTC' GROUP BY 1, 2) y GROUP BY 1) h), '[]'::jsonb), "
+    "'trend', coalesce((SELECT jsonb_agg(jsonb_build_object('day', day, 'arrivals', arrivals, "
+    "'first_response_avg_s', round(first_response_avg_s::numeric, 1), 'resolution_rate', "
+    "round(resolution_rate, 4), 'first_contact_resolution', round(fcr_rate, 4), 'csat_avg', "
+    "round(csat_avg, 2), 'breached_tickets', breached_tickets) ORDER BY day) "
+    "FROM bi.daily_service WHERE day > $1::date - 7 AND day <= $1::date), '[]'::jsonb), "
+    "'targets', jsonb_build_object('first_contact_resolution', 0.85, "
+    "'first_response_presale_s', 30, 'first_response_aftersale_s', 3600, "
+    "'attitude_negative_share_max', 0.05, 'answer_accuracy', 0.98, 'followup_rate', 0.8))::text";
+
+struct statement {
+    const char *name, *sql;
+    int nparams;
+};
+
+static const struct statement statements[] = {
+    {"api_token", sql_token, 1},     {"api_ticket", sql_ticket, 4},
+    {"api_search", sql_search, 13},  {"api_queues", sql_queues, 0},
+    {"api_agents", sql_agents, 4},   {"api_sla", sql_sla, 4},
+    {"api_reports", sql_reports, 3}, {"api_report_file", sql_report_file, 3},
+    {"api_summary", sql_summary, 1},
+};
+
+/* ------------------------------------------------------------------ connections */
+
+static struct worker *worker_get(struct reporter_api *api)
+{
+    struct worker *w = pthread_getspecific(api->worker_key);
+
+    if (w != NULL)
+        return w;
+    w = sb_calloc(1, sizeof(*w));
+    pthread_setspecific(api->worker_key, w);
+    pthread_mutex_lock(&api->workers_lock);
+    w->next = api->workers;
+    api->workers = w;
+    pthread_mutex_unlock(&api->workers_lock);
+    return w;
+}
+
+/* This thread's PostgreSQL connection with the API's statements, or NULL while
+ * PostgreSQL is unreachable (the caller answers 503). */
+static struct sb_pg *api_pg(struct reporter_api *api)
+{
+    struct worker *w = worker_get(api);
+    char err[256];
+    int fresh = 0;
+    struct sb_pg *pg = sb_pg_lazy(&w->pg, api->pg_dsn, &w->pg_retry_ms, &fresh);
+
+    if (pg == NULL || !fresh)
+        return pg;
+    for (size_t i = 0; i < sizeof(statements) / sizeof(statements[0]); i++) {
+        if (sb_pg_prepare(pg, statements[i].name, statements[i].sql, statements[i].nparams, err,
+                          sizeof(err)) != 0) {
+            sb_log_kv(SB_LOG_ERROR, "cannot prepare a read API statement (is the schema migrated?)",
+                      "statement", statements[i].name, "detail", err, NULL);
+            sb_pg_destroy(w->pg);
+            w->pg = NULL;
+            w->pg_retry_ms = sb_mono_ms() + 5000;
+            return NULL;
+        }
+    }
+    return pg;
+}
+
+/* This thread's Redis connection, or NULL (the live views then go without estimates). */
+static struct sb_redis *api_redis(struct reporter_api *api)
+{
+    struct worker *w = worker_get(api);
+    char err[256];
+
+    if (w->redis == NULL && sb_mono_ms() >= w->redis_retry_ms) {
+        w->redis = sb_redis_new(api->redis_url, api->redis_timeout_ms, err, sizeof(err));
+        if (w->redis == NULL) {
+            w->redis_retry_ms = sb_mono_ms() + 5000;
+            sb_log_kv(SB_LOG_WARN, "redis unreachable: queue estimates left out", "detail", err,
+                      NULL);
+        }
+    }
+    return w->redis;
+}
+
+/* ------------------------------------------------------------------ answers */
+
+static void unavailable(struct sb_http_resp *resp, const char *what)
+{
+    sb_http_resp_error(resp, 503, "unavailable", what, NULL);
+    sb_http_resp_header(resp, "Retry-After", "2");
+}
+
+/* Runs a prepared statement. Returns its result, or NULL after answering 503 (database
+ * unreachable or the connection dropped) or 500 (the statement failed). */
+static PGresult *query(struct reporter_api *api, struct sb_http_resp *resp, const char *name,
+                       int nparams, const char *const *params)
+{
+    struct sb_pg *pg = api_pg(api);
+    char err[512];
+    int e = 0;
+    PGresult *res;
+
+    if (pg == NULL) {
+        unavailable(resp, "PostgreSQL is unreachable");
+        return NULL;
+    }
+    res = sb_pg_query_prepared(pg, name, nparams, params, &e, err, sizeof(err));
+    if (res != NULL)
+        return res;
+    if (e == SB_E_IO) {
+        unavailable(resp, "PostgreSQL connection lost");
+    } else {
+        sb_log_kv(SB_LOG_ERROR, "read API statement failed", "statement", name, "detail", err,
+                  NULL);
+        sb_http_resp_error(resp, 500, "internal", "the query failed", NULL);
+    }
+    return NULL;
+}
+
+/* Answers with the first column of a one-row JSON result. */
+static void json_result(struct sb_http_resp *resp, PGresult *res)
+{
+    sb_http_resp_text(resp, 200, "application/json", PQgetvalue(res, 0, 0),
+                      (size_t)PQgetlength(res, 0, 0));
+    PQclear(res);
+}
+
+static void bad(struct sb_http_resp *resp, const char *field, const char *message)
+{
+    sb_http_resp_error(resp, 400, "invalid", message, field);
+}
+
+/* ------------------------------------------------------------------ parameters */
+
+/* An identifier (ticket, agent, queue): 1..max bytes of printable ASCII without spaces,
+ * quotes or backslashes. */
+static int valid_id(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+
+    if (n == 0 || n > max)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c <= ' ' || c >= 0x7f || c == '"' || c == '\'' || c == '\\' || c == ',')
+            return 0;
+    }
+    return 1;
+}
+
+/* A comma-separated list of 1..LIST_MAX words, each accepted by ok(); written as a
+ * PostgreSQL array literal into out. Returns 0 or -1. */
+static int list_param(const char *s, int (*ok)(const char *word, size_t n), char *out, size_t outsz)
+{
+    struct sb_strbuf b = {0};
+    const char *p = s;
+    int count = 0, rc = -1;
+
+    sb_strbuf_append(&b, "{", 1);
+    for (;;) {
+        const char *end = strchr(p, ',');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        if (n == 0 || !ok(p, n) || ++count > LIST_MAX)
+            goto out;
+        if (count > 1)
+            sb_strbuf_append(&b, ",", 1);
+        sb_strbuf_append(&b, p, n);
+        if (end == NULL)
+            break;
+        p = end + 1;
+    }
+    sb_strbuf_append(&b, "}", 1);
+    if (b.len < outsz) {
+        memcpy(out, b.p, b.len + 1);
+        rc = 0;
+    }
+out:
+    free(b.p);
+    return rc;
+}
+
+static int status_word(const char *w, size_t n)
+{
+    if (n > 32)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!(islower((unsigned char)w[i]) || w[i] == '_'))
+            return 0;
+    }
+    return 1;
+}
+
+static int band_word(const char *w, size_t n)
+{
+    return n == 2 && w[0] == 'P' && w[1] >= '1' && w[1] <= '4';
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant, "chrono-Compatible
+ * Low-Level Date Algorithms", days_from_civil); timegm() is not POSIX. */
+static int64_t days_from_civil(int y, int m, int d)
+{
+    int64_t era, yoe, doy, doe;
+
+    y -= m <= 2;
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = y - era * 400;
+    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static int digits(const char *s, int n, int *out)
+{
+    int v = 0;
+
+    for (int i = 0; i < n; i++) {
+        if (!isdigit((unsigned char)s[i]))
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+/* Parses YYYY-MM-DD, or an RFC 3339 time (YYYY-MM-DDTHH:MM[:SS[.frac]](Z|±HH:MM)), into
+ * seconds since the epoch (UTC) and microseconds. *date_only tells which. Refuses days
+ * that do not exist. Returns 0 or -1. */
+static int parse_time(const char *s, int64_t *secs, int *usec, int *date_only)
+{
+    struct tm back;
+    int y, mo, d, h = 0, mi = 0, sec = 0, off = 0, frac = 0, scale = 100000;
+    size_t n = strlen(s), i = 10;
+    time_t t;
+
+    if (n < 10 || n > 40 || s[4] != '-' || s[7] != '-' || digits(s, 4, &y) ||
+        digits(s + 5, 2, &mo) || digits(s + 8, 2, &d))
+        return -1;
+    *date_only = n == 10;
+    if (!*date_only) {
+        if ((s[10] != 'T' && s[10] != 't' && s[10] != ' ') || n < 17 || s[13] != ':' ||
+            digits(s + 11, 2, &h) || digits(s + 14, 2, &mi))
+            return -1;
+        i = 16;
+        if (s[i] == ':') {
+            if (i + 3 > n || digits(s + i + 1, 2, &sec))
+                return -1;
+            i += 3;
+            if (s[i] == '.') {
+                for (i++; isdigit((unsigned char)s[i]); i++) {
+                    frac += scale * (s[i] - '0');
+                    scale /= 10;
+                }
+            }
+        }
+        if (s[i] == 'Z' || s[i] == 'z') {
+            i++;
+        } else if (s[i] == '+' || s[i] == '-') {
+            int oh, om;
+            if (i + 6 != n || s[i + 3] != ':' || digits(s + i + 1, 2, &oh) ||
+                digits(s + i + 4, 2, &om) || oh > 23 || om > 59)
+                return -1;
+            off = (oh * 60 + om) * (s[i] == '+' ? 1 : -1);
+            i += 6;
+        } else {
+            return -1; /* a time without its offset is ambiguous */
+        }
+        if (i != n || h > 23 || mi > 59 || sec > 59)
+            return -1;
+    }
+    if (y < 1970 || y > 9999 || mo < 1 || mo > 12 || d < 1 || d > 31)
+        return -1;
+    t = (time_t)(days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec);
+    if (gmtime_r(&t, &back) == NULL || back.tm_mday != d || back.tm_mon != mo - 1)
+        return -1; /* e.g. February 30th */
+    *secs = (int64_t)t - (int64_t)off * 60;
+    *usec = frac;
+    return 0;
+}
+
+/* A time parameter written for PostgreSQL (RFC 3339 UTC); a bare date means its start,
+ * or with end_of_day the start of the next day. Returns 1 when present and valid, 0 when
+ * absent, -1 after answering 400. */
+static int time_param(const struct sb_http_req *req, struct sb_http_resp *resp, const char *name,
+                      int end_of_day, char *out, size_t outsz)
+{
+    const char *v = sb_http_req_query(req, name);
+    int64_t secs;
+    int usec, date_only;
+    time_t t;
+    struct tm tm;
+    char buf[32];
+
+    if (v == NULL || v[0] == '\0')
+        return 0;
+    if (parse_time(v, &secs, &usec, &date_only) != 0) {
+        bad(resp, name, "expected a date (YYYY-MM-DD) or an RFC 3339 time with its offset");
+        return -1;
+    }
+    if (date_only && end_of_day)
+        secs += 86400;
+    t = (time_t)secs;
+    gmtime_r(&t, &tm);
+    strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+    sb_fmt(out, outsz, "%s.%06dZ", buf, usec);
+    return 1;
+}
+
+/* A date parameter (YYYY-MM-DD) into out; def_today: today (UTC) when absent. Returns 1,
+ * 0 (absent) or -1 after answering 400. */
+static int date_param(const struct sb_http_req *req, struct sb_http_resp *resp, const char *name,
+                      int def_today, char *out, size_t outsz)
+{
+    const char *v = sb_http_req_query(req, name);
+    int64_t secs;
+    int usec, date_only = 0;
+
+    if (v == NULL || v[0] == '\0') {
+        if (!def_today)
+            return 0;
+        time_t t = (time_t)(sb_now_ms() / 1000);
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(out, outsz, "%Y-%m-%d", &tm);
+        return 1;
+    }
+    if (parse_time(v, &secs, &usec, &date_only) != 0 || !date_only) {
+        bad(resp, name, "expected a date: YYYY-MM-DD");
+        return -1;
+    }
+    sb_strlcpy(out, v, outsz);
+    return 1;
+}
+
+/* An integer parameter in [min, max], def when absent. Returns 0 or -1 after 400. */
+static int int_param(const struct sb_http_req *req, struct sb_http_resp *resp, const char *name,
+                     int64_t min, int64_t max, int64_t def, int64_t *out)
+{
+    const char *v = sb_http_req_query(req, name);
+    char msg[96];
+
+    *out = def;
+    if (v == NULL || v[0] == '\0')
+        return 0;
+    if (sb_parse_int64(v, out) != 0 || *out < min || *out > max) {
+        sb_fmt(msg, sizeof(msg), "expected an integer from %lld to %lld", (long long)min,
+               (long long)max);
+        bad(resp, name, msg);
+        return -1;
+    }
+    return 0;
+}
+
+/* An identifier parameter: 1 present, 0 absent, -1 after 400. */
+static int id_param(const struct sb_http_req *req, struct sb_http_resp *resp, const char *name,
+                    const char **out)
+{
+    const char *v = sb_http_req_query(req, name);
+
+    *out = NULL;
+    if (v == NULL || v[0] == '\0')
+        return 0;
+    if (!valid_id(v, ID_MAX)) {
+        bad(resp, name, "expected an identifier (1-128 printable characters, no spaces)");
+        return -1;
+    }
+    *out = v;
+    return 1;
+}
+
+static int valid_kind(const char *k)
+{
+    static const char *const kinds[] = {"daily", "weekly", "monthly", "collaboration_monthly",
+                                        "qa_weekly"};
+
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        if (strcmp(k, kinds[i]) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ authentication */
+
+static void hash_token(const char *token, char out[2 * SHA256_DIGEST_LENGTH + 1])
+{
+    unsigned char digest[SHA256_DIGEST_LENGTH];
+
+    SHA256((const unsigned char *)token, strlen(token), digest);
+    sb_hex(digest, sizeof(digest), out);
+}
+
+/* The token of "Authorization: Bearer <token>". Returns 0 or -1. */
+static int bearer(const char *header, char *out, size_t outsz)
+{
+    const char *p;
+    size_t n;
+
+    if (header == NULL || strncasecmp(header, "Bearer ", 7) != 0)
+        return -1;
+    for (p = header + 7; *p == ' ';)
+        p++;
+    n = strlen(p);
+    while (n > 0 && p[n - 1] == ' ')
+        n--;
+    if (n == 0 || n >= outsz || n > TOKEN_MAX)
+        return -1;
+    memcpy(out, p, n);
+    out[n] = '\0';
+    return 0;
+}
+
+static void set_scope(struct principal *who)
+{
+    if (strcmp(who->role, "agent") == 0)
+        sb_strlcpy(who->scope, "agent", sizeof(who->scope));
+    else if (strcmp(who->role, "lead") == 0)
+        sb_strlcpy(who->scope, "lead", sizeof(who->scope));
+    else
+        sb_strlcpy(who->scope, "all", sizeof(who->scope));
+}
+
+/* Identifies the caller. Returns 1, or 0 after answering 401 or 503. */
+static int authenticate(struct reporter_api *api, const struct sb_http_req *req,
+                        struct sb_http_resp *resp, struct principal *who)
+{
+    char token[TOKEN_MAX + 1], hash[2 * SHA256_DIGEST_LENGTH + 1];
+    const char *params[1] = {hash};
+    PGresult *res;
+    int found = 0;
+
+    memset(who, 0, sizeof(*who));
+    if (bearer(sb_http_req_header(req, "Authorization"), token, sizeof(token)) != 0) {
+        sb_http_resp_error(resp, 401, "unauthorized", "missing bearer token", "Authorization");
+        sb_http_resp_header(resp, "WWW-Authenticate", "Bearer");
+        return 0;
+    }
+    hash_token(token, hash);
+    OPENSSL_cleanse(token, sizeof(token));
+    if (api->admin_hash[0] != '\0' && CRYPTO_memcmp(hash, api->admin_hash, sizeof(hash)) == 0) {
+        sb_strlcpy(who->role, "admin", sizeof(who->role));
+        set_scope(who);
+        return 1;
+    }
+    res = query(api, resp, "api_token", 1, params);
+    if (res == NULL)
+        return 0;
+    if (PQntuples(res) == 1) {
+        sb_strlcpy(who->role, PQgetvalue(res, 0, 0), sizeof(who->role));
+        sb_strlcpy(who->agent_id, PQgetvalue(res, 0, 1), sizeof(who->agent_id));
+        sb_strlcpy(who->team, PQgetvalue(res, 0, 2), sizeof(who->team));
+        set_scope(who);
+        found = 1;
+    }
+    PQclear(res);
+    if (!found) {
+        sb_http_resp_error(resp, 401, "unauthorized", "unknown or revoked bearer token",
+                           "Authorization");
+        sb_http_resp_header(resp, "WWW-Authenticate", "Bearer");
+    }
+    return found;
+}
+
+/* ------------------------------------------------------------------ endpoints */
+
+static void get_ticket(struct reporter_api *api, const struct principal *who, const char *id,
+                       struct sb_http_resp *resp)
+{
+    const char *params[4] = {id, who->scope, who->agent_id, who->team};
+    PGresult *res;
+
+    if (!valid_id(id, ID_MAX)) {
+        bad(resp, "id", "expected a ticket id (1-128 printable characters, no spaces)");
+        return;
+    }
+    res = query(api, resp, "api_ticket", 4, params);
+    if (res == NULL)
+        return;
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        sb_http_resp_error(resp, 404, "not_found", "no such ticket", "id");
+        return;
+    }
+    if (strcmp(PQgetvalue(res, 0, 1), "t") != 0) {
+        PQclear(res);
+        sb_http_resp_error(resp, 403, "forbidden",
+                           strcmp(who->scope, "agent") == 0
+                               ? "an agent reads only the tickets it owns"
+                               : "a lead reads only the tickets of its team",
+                           "id");
+        return;
+    }
+    json_result(resp, res);
+}
+
+/* Splits a cursor "<µs>:<id>" into its two parameters. Returns 0 or -1. */
+static int parse_cursor(const char *c, char *us, size_t ussz, const char **id)
+{
+    const char *colon = strchr(c, ':');
+    int64_t v;
+
+    if (colon == NULL || colon == c || (size_t)(colon - c) >= ussz || strlen(c) > 200)
+        return -1;
+    memcpy(us, c, (size_t)(colon - c));
+    us[colon - c] = '\0';
+    if (sb_parse_int64(us, &v) != 0 || !valid_id(colon + 1, ID_MAX))
+        return -1;
+    *id = colon + 1;
+    return 0;
+}
+
+static void search(struct reporter_api *api, const struct principal *who,
+                   const struct sb_http_req *req, struct sb_http_resp *resp)
+{
+    char status[LIST_MAX * 34 + 4], band[LIST_MAX * 3 + 4], from[40], to[40], limit[24],
+        cursor_us[24];
+    const char *params[13] = {0}, *v, *queue, *agent, *channel, *cursor_id = NULL;
+    struct sb_strbuf out = {0};
+    int64_t n;
+    PGresult *res;
+    int rows;
+
+    v = sb_http_req_query(req, "status");
+    if (v != NULL && v[0] != '\0') {
+        if (list_param(v, status_word, status, sizeof(status)) != 0) {
+            bad(resp, "status", "expected status names separated by commas");
+            return;
+        }
+        params[0] = status;
+    }
+    v = sb_http_req_query(req, "band");
+    if (v != NULL && v[0] != '\0') {
+        if (list_param(v, band_word, band, sizeof(band)) != 0) {
+            bad(resp, "band", "expected bands P1-P4 separated by commas");
+            return;
+        }
+        params[3] = band;
+    }
+    if (id_param(req, resp, "queue", &queue) < 0 || id_param(req, resp, "agent", &agent) < 0 ||
+        id_param(req, resp, "channel", &channel) < 0)
+        return;
+    switch (time_param(req, resp, "from", 0, from, sizeof(from))) {
+    case -1:
+        return;
+    case 1:
+        params[4] = from;
+    }
+    switch (time_param(req, resp, "to", 1, to, sizeof(to))) {
+    case -1:
+        return;
+    case 1:
+        params[5] = to;
+    }
+    if (int_param(req, resp, "limit", 1, SEARCH_LIMIT_MAX, SEARCH_LIMIT_DEFAULT, &n) != 0)
+        return;
+    v = sb_http_req_query(req, "cursor");
+    if (v != NULL && v[0] != '\0') {
+        if (parse_cursor(v, cursor_us, sizeof(cursor_us), &cursor_id) != 0) {
+            bad(resp, "cursor", "not a cursor of this API (use next_cursor as given)");
+            return;
+        }
+        params[6] = cursor_us;
+        params[7] = cursor_id;
+    }
+    if (agent != NULL && strcmp(who->scope, "agent") == 0 && strcmp(agent, who->agent_id) != 0) {
+        sb_http_resp_error(resp, 403, "forbidden", "an agent reads only the tickets it owns",
+                           "agent");
+        return;
+    }
+    params[1] = queue;
+    params[2] = agent;
+    params[8] = channel;
+    params[9] = who->scope;
+    params[10] = who->agent_id;
+    params[11] = who->team;
+    sb_fmt(limit, sizeof(limit), "%lld", (long long)n + 1); /* one more: is there a next page? */
+    params[12] = limit;
+    res = query(api, resp, "api_search", 13, params);
+    if (res == NULL)
+        return;
+    rows = PQntuples(res);
+    sb_strbuf_append(&out, "{\"items\":[", 10);
+    for (int i = 0; i < rows && i < n; i++) {
+        if (i > 0)
+            sb_strbuf_append(&out, ",", 1);
+        sb_strbuf_append(&out, PQgetvalue(res, i, 0), (size_t)PQgetlength(res, i, 0));
+    }
+    sb_strbuf_append(&out, "],\"next_cursor\":", 16);
+    if (rows > n) {
+        /* The cursor is digits, ':' and an id of printable ASCII without quotes or
+         * backslashes (valid_id holds for stored ids of the search's own pages). */
+        json_t *c = json_string(PQgetvalue(res, (int)n - 1, 1));
+        char *s = json_dumps(c, JSON_ENCODE_ANY);
+        sb_strbuf_append(&out, s, strlen(s));
+        free(s);
+        json_decref(c);
+    } else {
+        sb_strbuf_append(&out, "null", 4);
+    }
+    sb_strbuf_printf(&out, ",\"limit\":%lld}", (long long)n);
+    PQclear(res);
+    sb_http_resp_text(resp, 200, "application/json", out.p, out.len);
+    free(out.p);
+}
+
+/* Adds the router's estimate of each channel (sb:eta:<channel>) to the queue view when
+ * Redis has it; the view stands without it. Takes ownership of body. */
+static json_t *add_estimates(struct reporter_api *api, json_t *body)
+{
+    json_t *channels = json_object_get(body, "channels"), *ch;
+    struct sb_redis *r;
+    size_t i;
+
+    if (json_array_size(channels) == 0)
+        return body;
+    r = api_redis(api);
+    json_array_foreach(channels, i, ch)
+    {
+        const char *name = json_string_value(json_object_get(ch, "channel"));
+        redisReply *rep;
+        json_t *eta = json_null();
+
+        if (r != NULL && name != NULL && name[0] != '\0') {
+            rep = sb_redis_cmdf(r, "HMGET sb:eta:%s position eta_seconds updated_ms", name);
+            if (rep != NULL && rep->type == REDIS_REPLY_ARRAY && rep->elements == 3 &&
+                rep->element[0]->type == REDIS_REPLY_STRING &&
+                rep->element[1]->type == REDIS_REPLY_STRING &&
+                rep->element[2]->type == REDIS_REPLY_STRING) {
+                int64_t pos, secs, at;
+                if (sb_parse_int64(rep->element[0]->str, &pos) == 0 &&
+                    sb_parse_int64(rep->element[1]->str, &secs) == 0 &&
+                    sb_parse_int64(rep->element[2]->str, &at) == 0) {
+                    json_decref(eta);
+                    eta = json_pack("{s:I,s:I,s:f}", "position", (json_int_t)pos, "eta_seconds",
+                                    (json_int_t)secs, "age_s", (double)(sb_now_ms() - at) / 1000.0);
+                }
+            }
+            if (rep != NULL)
+                freeReplyObject(rep);
+        }
+        json_object_set_new(ch, "router_estimate", eta);
+    }
+    return body;
+}
+
+static void queues(struct reporter_api *api, struct sb_http_resp *resp)
+{
+    PGresult *res = query(api, resp, "api_queues", 0, NULL);
+    json_t *body;
+    json_error_t jerr;
+
+    if (res == NULL)
+        return;
+    body = json_loadb(PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), 0, &jerr);
+    PQclear(res);
+    if (body == NULL) {
+        sb_http_resp_error(resp, 500, "internal", "cannot read the queue view", NULL);
+        return;
+    }
+    sb_http_resp_json(resp, 200, add_estimates(api, body));
+}
+
+static void agents(struct reporter_api *api, const struct principal *who,
+                   const struct sb_http_req *req, struct sb_http_resp *resp)
+{
+    char day[16];
+    const char *params[4] = {who->scope, who->agent_id, who->team, day};
+    PGresult *res;
+
+    if (date_param(req, resp, "date", 1, day, sizeof(day)) < 0)
+        return;
+    res = query(api, resp, "api_agents", 4, params);
+    if (res != NULL)
+        json_result(resp, res);
+}
+
+static void sla_risks(struct reporter_api *api, const struct principal *who,
+                      const struct sb_http_req *req, struct sb_http_resp *resp)
+{
+    char limit[24];
+    const char *params[4] = {who->scope, who->agent_id, who->team, limit};
+    int64_t n;
+    PGresult *res;
+
+    if (int_param(req, resp, "limit", 1, 500, 100, &n) != 0)
+        return;
+    sb_fmt(limit, sizeof(limit), "%lld", (long long)n);
+    res = query(api, resp, "api_sla", 4, params);
+    if (res != NULL)
+        json_result(resp, res);
+}
+
+static int center_wide(const struct principal *who, struct sb_http_resp *resp)
+{
+    if (strcmp(who->scope, "agent") != 0)
+        return 1;
+    sb_http_resp_error(resp, 403, "forbidden", "reports are for leads, supervisors and admins",
+                       NULL);
+    return 0;
+}
+
+static void reports(struct reporter_api *api, const struct principal *who,
+                    const struct sb_http_req *req, struct sb_http_resp *resp)
+{
+    char day[16], limit[24];
+    const char *params[3] = {NULL, NULL, limit}, *kind = sb_http_req_query(req, "kind");
+    int64_t n;
+    PGresult *res;
+
+    if (!center_wide(who, resp))
+        return;
+    if (kind != NULL && kind[0] != '\0') {
+        if (!valid_kind(kind)) {
+            bad(resp, "kind",
+                "expected daily, weekly, monthly, collaboration_monthly or qa_weekly");
+            return;
+        }
+        params[0] = kind;
+    }
+    switch (date_param(req, resp, "date", 0, day, sizeof(day))) {
+    case -1:
+        return;
+    case 1:
+        params[1] = day;
+    }
+    if (int_param(req, resp, "limit", 1, 1000, 100, &n) != 0)
+        return;
+    sb_fmt(limit, sizeof(limit), "%lld", (long long)n);
+    res = query(api, resp, "api_reports", 3, params);
+    if (res != NULL)
+        json_result(resp, res);
+}
+
+/* /reports/{kind}/{date}.{csv|html|json} or /reports/{id}.{csv|html|json}. */
+static void report_file(struct reporter_api *api, const struct principal *who, const char *rest,
+                        struct sb_http_resp *resp)
+{
+    char kind[32] = "", name[64], *dot, disp[128];
+    const char *params[3] = {NULL, NULL, NULL}, *slash = strchr(rest, '/'), *fmt;
+    int64_t id, secs;
+    int usec, date_only = 0, col;
+    PGresult *res;
+
+    if (!center_wide(who, resp))
+        return;
+    if (slash != NULL) {
+        if ((size_t)(slash - rest) >= sizeof(kind)) {
+            bad(resp, "kind", "unknown report kind");
+            return;
+        }
+        memcpy(kind, rest, (size_t)(slash - rest));
+        kind[slash - rest] = '\0';
+        if (!valid_kind(kind)) {
+            bad(resp, "kind",
+                "expected daily, weekly, monthly, collaboration_monthly or qa_weekly");
+            return;
+        }
+        rest = slash + 1;
+    }
+    if (sb_strlcpy(name, rest, sizeof(name)) >= sizeof(name) ||
+        (dot = strrchr(name, '.')) == NULL) {
+        sb_http_resp_error(resp, 404, "not_found", "expected a .csv, .html or .json file", "path");
+        return;
+    }
+    *dot = '\0';
+    fmt = dot + 1;
+    if (strcmp(fmt, "csv") == 0)
+        col = 0;
+    else if (strcmp(fmt, "html") == 0)
+        col = 1;
+    else if (strcmp(fmt, "json") == 0)
+        col = 2;
+    else {
+        sb_http_resp_error(resp, 404, "not_found", "expected a .csv, .html or .json file", "path");
+        return;
+    }
+    if (kind[0] != '\0') {
+        if (parse_time(name, &secs, &usec, &date_only) != 0 || !date_only) {
+            bad(resp, "date", "expected a date: YYYY-MM-DD");
+            return;
+        }
+        params[0] = kind;
+        params[1] = name;
+    } else {
+        if (sb_parse_int64(name, &id) != 0 || id <= 0) {
+            bad(resp, "id", "expected a report id or {kind}/{date}");
+            return;
+        }
+        params[2] = name;
+    }
+    res = query(api, resp, "api_report_file", 3, params);
+    if (res == NULL)
+        return;
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        sb_http_resp_error(resp, 404, "not_found",
+                           "no such report (generated daily, on Fridays and on the 1st; "
+                           "sbctl report generate makes one now)",
+                           kind[0] ? "date" : "id");
+        return;
+    }
+    sb_http_resp_text(resp, 200,
+                      col == 0   ? "text/csv; charset=utf-8"
+                      : col == 1 ? "text/html; charset=utf-8"
+                                 : "application/json",
+                      PQgetvalue(res, 0, col), (size_t)PQgetlength(res, 0, col));
+    if (col == 0) {
+        sb_fmt(disp, sizeof(disp), "attachment; filename=\"%s-%s.csv\"", PQgetvalue(res, 0, 3),
+               PQgetvalue(res, 0, 4));
+        sb_http_resp_header(resp, "Content-Disposition", disp);
+    }
+    PQclear(res);
+}
+
+static void summary(struct reporter_api *api, const struct sb_http_req *req,
+                    struct sb_http_resp *resp)
+{
+    char day[16];
+    const char *params[1] = {day};
+    PGresult *res;
+
+    if (date_param(req, resp, "date", 1, day, sizeof(day)) < 0)
+        return;
+    res = query(api, resp, "api_summary", 1, params);
+    if (res != NULL)
+        json_result(resp, res);
+}
+
+/* ------------------------------------------------------------------ routing */
+
+static int serve_asset(const char *path, struct sb_http_resp *resp)
+{
+    const struct reporter_asset *a;
+
+    if (strcmp(path, "/") == 0 || strcmp(path, "/dashboard") == 0 ||
+        strcmp(path, "/dashboard/") == 0)
+        a = reporter_asset_find("index.html");
+    else if (strncmp(path, "/dashboard/", 11) == 0)
+        a = reporter_asset_find(path + 11);
+    else
+        return 0;
+    if (a == NULL) {
+        sb_http_resp_error(resp, 404, "not_found", "no such file", "path");
+        return 1;
+    }
+    sb_http_resp_text(resp, 200, a->content_type, (const char *)a->data, a->len);
+    sb_http_resp_header(resp, "Cache-Control", "no-cache");
+    sb_http_resp_header(resp, "X-Content-Type-Options", "nosniff");
+    sb_http_resp_header(resp, "Content-Security-Policy",
+                        "default-src 'self'; img-src 'self' data:; style-src 'self'");
+    return 1;
+}
+
+static void route(struct reporter_api *api, const struct sb_http_req *req,
+                  struct sb_http_resp *resp)
+{
+    struct principal who;
+    const char *rest;
+
+    if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
+        sb_http_resp_error(resp, 405, "method_not_allowed", "the read API answers GET only", NULL);
+        sb_http_resp_header(resp, "Allow", "GET, HEAD");
+        return;
+    }
+    if (serve_asset(req->path, resp))
+        return;
+    /* /api/v1/… (the dashboard's prefix) and /v1/… (proto/openapi.yaml) are the same. */
+    if (strncmp(req->path, "/api/v1/", 8) == 0)
+        rest = req->path + 8;
+    else if (strncmp(req->path, "/v1/", 4) == 0)
+        rest = req->path + 4;
+    else {
+        sb_http_resp_error(resp, 404, "not_found", "no such endpoint", "path");
+        return;
+    }
+    if (!authenticate(api, req, resp, &who))
+        return;
+    if (strcmp(rest, "tickets") == 0)
+        search(api, &who, req, resp);
+    else if (strncmp(rest, "tickets/", 8) == 0)
+        get_ticket(api, &who, rest + 8, resp);
+    else if (strcmp(rest, "queues") == 0)
+        queues(api, resp);
+    else if (strcmp(rest, "agents") == 0)
+        agents(api, &who, req, resp);
+    else if (strcmp(rest, "sla/risks") == 0)
+        sla_risks(api, &who, req, resp);
+    else if (strcmp(rest, "reports") == 0)
+        reports(api, &who, req, resp);
+    else if (strncmp(rest, "reports/", 8) == 0)
+        report_file(api, &who, rest + 8, resp);
+    else if (strcmp(rest, "metrics/summary") == 0)
+        summary(api, req, resp);
+    else
+        sb_http_resp_error(resp, 404, "not_found", "no such endpoint", "path");
+}
+
+static int handle(void *ctx, const struct sb_http_req *req, struct sb_http_resp *resp)
+{
+    struct reporter_api *api = ctx;
+    int64_t t0 = sb_mono_us();
+
+    route(api, req, resp);
+    sb_metric_inc(api->m_requests[resp->status >= 500 ? 2 : resp->status >= 400 ? 1 : 0]);
+    sb_metric_observe(api->m_seconds, (double)(sb_mono_us() - t0) / 1e6);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ life cycle */
+
+struct reporter_api *reporter_api_new(const struct sb_config *cfg, struct sb_metrics *metrics,
+                                      char *errstr, size_t errstr_size)
+{
+    struct reporter_api *api = sb_calloc(1, sizeof(*api));
+    const char *admin = sb_config_str(cfg, "auth.admin_token");
+    static const char *const classes[] = {"code=2xx", "code=4xx", "code=5xx"};
+    struct sb_http_opts opts = {
+        .bind = sb_config_str(cfg, "http.bind"),
+        .port = (int)sb_config_int(cfg, "http.port"),
+        .max_body = 4096,
+        .threads = (int)sb_config_int(cfg, "http.threads"),
+        .conn_timeout_s = (int)sb_config_int(cfg, "http.timeout_s"),
+        .max_conns = (unsigned)sb_config_int(cfg, "http.max_connections"),
+    };
+
+    api->cfg = cfg;
+    api->pg_dsn = sb_config_str(cfg, "pg.dsn");
+    api->redis_url = sb_config_str(cfg, "redis.url");
+    api->redis_timeout_ms = (int)sb_config_int(cfg, "redis.timeout_ms");
+    if (admin != NULL && admin[0] != '\0')
+        hash_token(admin, api->admin_hash);
+    pthread_key_create(&api->worker_key, NULL);
+    pthread_mutex_init(&api->workers_lock, NULL);
+    for (int i = 0; i < 3; i++)
+        api->m_requests[i] = sb_metrics_counter(
+            metrics, "sb_reporter_api_requests_total",
+            "Read API and dashboard requests answered, by status class", classes[i]);
+    api->m_seconds = sb_metrics_histogram(metrics, "sb_reporter_api_seconds",
+                                          "Time to answer one read API request", NULL, NULL, 0);
+    api->http = sb_http_server_new(&opts, handle, api, errstr, errstr_size);
+    if (api->http == NULL) {
+        reporter_api_destroy(api);
+        return NULL;
+    }
+    return api;
+}
+
+void reporter_api_destroy(struct reporter_api *api)
+{
+    struct worker *w, *next;
+
+    if (api == NULL)
+        return;
+    sb_http_server_destroy(api->http);
+    for (w = api->workers; w != NULL; w = next) {
+        next = w->next;
+        sb_pg_destroy(w->pg);
+        sb_redis_destroy(w->redis);
+        free(w);
+    }
+    pthread_key_delete(api->worker_key);
+    pthread_mutex_destroy(&api->workers_lock);
+    OPENSSL_cleanse(api->admin_hash, sizeof(api->admin_hash));
+    free(api);
+}
+
+int reporter_api_port(const struct reporter_api *api)
+{
+    return sb_http_server_port(api->http);
+}
