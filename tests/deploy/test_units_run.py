@@ -192,7 +192,7 @@ def run_service(prog, host, tmp):
     instance = "1"
     admin = free_port()
     inst = {"SB_ADMIN_PORT": str(admin)}
-    if prog == "sb-ingest":
+    if prog in ("sb-ingest", "sb-reporter"):
         inst["SB_HTTP_PORT"] = str(free_port())
     if prog in CONSUMERS:
         inst["SB_KAFKA_GROUP"] = "%s-deploytest-%s" % (prog, RUN)

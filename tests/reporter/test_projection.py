@@ -38,6 +38,9 @@ def example(type_, ticket, **payload):
 
 
 def Service(program, **env):  # noqa: N802 (reads as the class it makes)
+    # sb-reporter also serves its read API: on a free port, never the local stack's 8081.
+    if program == "sb-reporter":
+        env.setdefault("SB_HTTP_PORT", harness.free_port())
     return harness.StageService(program, RUN, **env)
 
 

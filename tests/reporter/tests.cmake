@@ -6,3 +6,6 @@ sb_add_script_test(NAME itest_reporter_projection
 sb_add_script_test(NAME itest_reporter_bi
     COMMAND ${SB_PYTHON3_REPORTER} ${CMAKE_CURRENT_LIST_DIR}/test_bi.py
     LABEL integration TIMEOUT 300)
+sb_add_script_test(NAME itest_reporter_api
+    COMMAND ${SB_PYTHON3_REPORTER} ${CMAKE_CURRENT_LIST_DIR}/test_api.py
+    LABEL integration TIMEOUT 300)
