@@ -21,6 +21,7 @@ packages=(
     # libraries the C code links
     librdkafka-dev libhiredis-dev libjansson-dev libmicrohttpd-dev libssl-dev libpq-dev
     libcmocka-dev libhyperscan-dev libgmime-3.0-dev libexpat1-dev libclang-rt-14-dev
+    libcurl4-openssl-dev
     # the local stack and its clients
     postgresql postgresql-client redis-server redis-tools default-jre-headless maven kcat
     # scripts and tests
