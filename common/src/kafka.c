@@ -515,6 +515,20 @@ int sb_consumer_assigned(struct sb_consumer *c)
     return atomic_load(&c->assigned);
 }
 
+int sb_consumer_partitions(struct sb_consumer *c, const char *topic, int32_t *out, int max)
+{
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    int n = 0;
+
+    if (rd_kafka_assignment(c->rk, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR || parts == NULL)
+        return 0;
+    for (int i = 0; i < parts->cnt && n < max; i++)
+        if (strcmp(parts->elems[i].topic, topic) == 0)
+            out[n++] = parts->elems[i].partition;
+    rd_kafka_topic_partition_list_destroy(parts);
+    return n;
+}
+
 /* Base64 of len bytes (a new string). */
 static char *base64(const void *data, size_t len)
 {

@@ -250,6 +250,11 @@ int sb_stage_assigned(struct sb_stage *s)
     return sb_consumer_assigned(s->consumer);
 }
 
+int sb_stage_partitions(struct sb_stage *s, const char *topic, int32_t *out, int max)
+{
+    return sb_consumer_partitions(s->consumer, topic, out, max);
+}
+
 void sb_stage_destroy(struct sb_stage *s)
 {
     if (s == NULL)

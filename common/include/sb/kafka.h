@@ -95,6 +95,9 @@ int sb_consumer_commit(struct sb_consumer *c);
 
 /* Number of partitions currently assigned (for /readyz and tests). */
 int sb_consumer_assigned(struct sb_consumer *c);
+/* The partitions of topic currently assigned, up to max of them in out; returns how
+ * many (for a stage whose state follows its partitions). */
+int sb_consumer_partitions(struct sb_consumer *c, const char *topic, int32_t *out, int max);
 
 /* Why a message went to the DLQ (proto/events/dlq.entry.schema.json). */
 #define SB_DLQ_NOT_JSON "not_json"

@@ -62,6 +62,8 @@ int sb_stage_run(struct sb_stage *s, long max_messages, long max_ms);
 long sb_stage_handled(const struct sb_stage *s);
 /* Partitions assigned to this instance. */
 int sb_stage_assigned(struct sb_stage *s);
+/* The partitions of topic assigned to this instance (see sb_consumer_partitions). */
+int sb_stage_partitions(struct sb_stage *s, const char *topic, int32_t *out, int max);
 
 /* Leaves the group (committing stored offsets) and frees. Accepts NULL. */
 void sb_stage_destroy(struct sb_stage *s);
