@@ -1,0 +1,108 @@
+/* sb-slawatch: the service around the SLA core (docs/slawatch.md). One engine per
+ * owned partition number (the three input topics are co-partitioned by ticket id), a
+ * snapshot of its clocks in PostgreSQL written with the next offsets of its partitions
+ * after each batch's events were acknowledged, and the timers advanced between
+ * batches. One thread. */
+#ifndef SB_SLAWATCH_H
+#define SB_SLAWATCH_H
+
+#include "engine.h"
+#include "policy.h"
+
+#include "sb/config.h"
+#include "sb/kafka.h"
+#include "sb/metrics.h"
+#include "sb/pg.h"
+#include "sb/stage.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define SB_SLAWATCH_PROGRAM "sb-slawatch"
+/* Topics read, in this order (index into the per-partition offsets). */
+#define SW_NTOPICS 3
+#define SW_MAX_PARTS 1024
+
+struct sw_facts; /* per ticket: customer, channel, band, agent (service.c) */
+
+/* The clocks of one partition number. */
+struct sw_part {
+    int32_t id;
+    struct sb_sla_engine *engine;
+    int64_t next_offset[SW_NTOPICS]; /* inputs below are in the snapshot already */
+    bool offsets_dirty;
+    int64_t input_ms;          /* newest input time seen (advance target while catching up) */
+    struct sw_facts **buckets; /* ticket facts, chained */
+    size_t nbuckets, nfacts;
+    char (*dirty)[SB_SLA_TICKET_MAX]; /* tickets whose rows need writing */
+    size_t ndirty, capdirty;
+};
+
+/* A calendar as loaded (rebuilt per engine; engines own their copies). */
+struct sw_calendar {
+    char id[SB_CAL_ID_MAX];
+    char tz[128];
+    struct sb_cal_hours *hours;
+    size_t nhours;
+    struct sb_cal_holiday *holidays;
+    size_t nholidays;
+};
+
+struct sw_period {
+    struct sb_sla_period_row row;
+    char *notice;
+};
+
+struct slawatch {
+    struct sb_config *cfg;
+    const char *group;
+    char producer_name[64];
+    struct sb_producer *producer;
+    struct sb_pg *pg;
+    int64_t pg_retry_ms;
+
+    struct sb_sla_policies *policies;
+    struct sw_calendar *cals; /* index i+1 in every engine */
+    size_t ncals;
+    struct sw_period *periods;
+    size_t nperiods;
+    uint16_t default_cal; /* 0: none */
+
+    struct sw_part *parts[SW_MAX_PARTS];
+    struct sb_sla_events events; /* produced at the next flush */
+    int64_t callback_delay_ms, csat_delay_ms, reescalate_max_ms, due_soon_ms;
+
+    struct sb_metrics *metrics;
+    struct sb_metric *m_running[SB_SLA_CLOCK_KINDS], *m_at_risk[SB_SLA_CLOCK_KINDS];
+    struct sb_metric *m_warnings[SB_SLA_CLOCK_KINDS], *m_breaches[SB_SLA_CLOCK_KINDS];
+    struct sb_metric *m_escalations[3], *m_band_breaches[5], *m_due_soon[5];
+    struct sb_metric *m_active, *m_paused, *m_delay, *m_events, *m_followups, *m_restored,
+        *m_skipped, *m_partitions, *m_bytes;
+};
+
+/* Loads policies, declared periods and calendars (PostgreSQL or the policies file);
+ * applies them to every engine. Returns 0 or a negative code (previous ones kept). */
+int sw_reload(struct slawatch *s);
+
+/* The stage handler and flush (sb/stage.h). */
+enum sb_stage_result sw_handle(void *ctx, const struct sb_event *ev, const rd_kafka_message_t *rkm,
+                               char *reason, size_t reason_size);
+int sw_flush(void *ctx);
+
+/* Takes over partitions now owned and drops those no longer owned (after a flush).
+ * owned: ascending partition numbers. Returns 0 or a negative code. */
+int sw_sync_partitions(struct slawatch *s, const int32_t *owned, int n);
+
+/* Fires the steps due by now_ms (each partition: by its newest input when catch_up).
+ * Returns the number of steps taken. */
+size_t sw_advance(struct slawatch *s, int64_t now_ms, bool catch_up);
+
+/* The earliest pending step over all partitions (SB_SLA_NEVER: none). */
+int64_t sw_next_due(const struct slawatch *s);
+
+/* Refreshes the gauges (clocks by kind, at risk, due soon by band). */
+void sw_gauges(struct slawatch *s, int64_t now_ms);
+
+void sw_destroy(struct slawatch *s);
+
+#endif

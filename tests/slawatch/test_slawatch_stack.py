@@ -1,0 +1,338 @@
+#!/usr/bin/env python3
+"""sb-slawatch on the real stack, with SLA targets of seconds (a policies file):
+a triaged ticket gets sla.started; warnings, the breach and both escalations of an
+untouched clock arrive in order, on time and once each; a clock paused on
+pending_customer does not breach and its resume moves the target by the pause; a reply
+and a resolve stop the clocks and schedule the CSAT survey and a complaint's callback;
+killed with SIGKILL in the middle of a burst of deadlines and restarted, every due event
+comes exactly once (one event id per step, no step with two ids)."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import uuid
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "ingest_api"))
+sys.path.insert(0, os.path.join(HERE, "..", "contract"))
+import harness  # noqa: E402
+import schemas  # noqa: E402
+
+RUN = uuid.uuid4().hex[:8]
+BY_TYPE, STORE = schemas.load(os.path.join(harness.ROOT, "proto", "events"))
+# Generous: a loaded CI machine under ASan.
+SLOW = 3.0 if os.environ.get("SB_SANITIZE") or "asan" in harness.BIN else 1.0
+
+# P2: first response 6 s (warnings at 50 % and 75 %), resolution 40 s; untouched breaches
+# escalate again after min(target, 3 s).
+POLICIES = [
+    {"kind": "band", "band": "P1", "first_response_s": 6, "resolution_s": 60,
+     "notify_at_start": "supervisor", "warn_fractions": [0.5, 0.8]},
+    {"kind": "band", "band": "P2", "first_response_s": 6, "resolution_s": 40,
+     "warn_fractions": [0.5, 0.75]},
+    {"kind": "band", "band": "P3", "first_response_s": 60, "resolution_s": 120,
+     "warn_fractions": [0.75, 0.9]},
+    {"kind": "band", "band": "P4", "first_response_s": 120, "resolution_s": 240,
+     "warn_fractions": [0.75, 0.9]},
+    {"kind": "complex_complaint", "resolution_s": 300, "warn_fractions": [0.75, 0.9]},
+]
+ENV = dict(SB_SLAWATCH_REESCALATE_MAX_S=3, SB_SLAWATCH_CSAT_DELAY_S=2,
+           SB_SLAWATCH_CALLBACK_DELAY_S=3, SB_SLAWATCH_TICK_MS=100)
+
+
+def uuid7():
+    ms = int(time.time() * 1000)
+    rnd = uuid.uuid4().int & ((1 << 80) - 1)
+    v = (ms << 80) | (0x7 << 76) | ((rnd >> 68) & 0xfff) << 64 | (0b10 << 62) | (rnd & ((1 << 62) - 1))
+    h = "%032x" % v
+    return "%s-%s-%s-%s-%s" % (h[:8], h[8:12], h[12:16], h[16:20], h[20:])
+
+
+def rfc3339(t):
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + ".%03dZ" % (int(t * 1000) % 1000)
+
+
+def parse_ms(s):
+    base = time.strptime(s[:19], "%Y-%m-%dT%H:%M:%S")
+    return (int(__import__("calendar").timegm(base)) * 1000) + int(s[20:23])
+
+
+def envelope(type_, ticket, payload, t=None):
+    return {"event_id": uuid7(), "type": type_, "occurred_at": rfc3339(t or time.time()),
+            "producer": "test/0", "schema": 1, "ticket_id": ticket,
+            "trace_id": uuid.uuid4().hex, "payload": payload}
+
+
+def triaged(ticket, band="P2", clocks=("first_response", "resolution"), t=None):
+    with open(os.path.join(harness.ROOT, "proto", "events", "examples", "ticket.triaged.json"),
+              encoding="utf-8") as f:
+        p = json.load(f)["payload"]
+    p.update(band=band, sla_policy=band, sla_clocks=list(clocks), customer_key="C-" + RUN)
+    return envelope("ticket.triaged", ticket, p, t)
+
+
+def status(ticket, st):
+    return envelope("ticket.status_changed", ticket,
+                    {"ticket_id": ticket, "actor": {"role": "agent", "agent_id": "a-1"},
+                     "status": st})
+
+
+def replied(ticket):
+    return envelope("agent.replied", ticket,
+                    {"ticket_id": ticket, "actor": {"role": "agent", "agent_id": "a-1"},
+                     "body": "您好，已为您处理。", "public": True})
+
+
+def produce(topic, events):
+    lines = ["%s\t%s" % (e["ticket_id"], json.dumps(e, ensure_ascii=False)) for e in events]
+    subprocess.run(["kcat", "-b", harness.BROKERS, "-P", "-t", topic, "-K", "\t", "-z", "none"],
+                   input=("\n".join(lines) + "\n").encode(), check=True, timeout=30)
+
+
+def sla_events(tickets):
+    tickets = set(tickets)
+    return [e for e in harness.consume("sb.sla.v1", timeout=60) if e.get("ticket_id") in tickets]
+
+
+def wait_for(pred, tickets, timeout):
+    """Polls sb.sla.v1 until pred(events of tickets) holds; returns the events."""
+    deadline = time.time() + timeout
+    evs = []
+    while time.time() < deadline:
+        evs = sla_events(tickets)
+        if pred(evs):
+            return evs
+        time.sleep(0.5)
+    return evs
+
+
+def step(e):
+    """What an event is a step of: same step twice with two ids would be a duplicate."""
+    p = e["payload"]
+    return (e["ticket_id"], e["type"], p.get("kind"), p.get("state"), p.get("fraction"),
+            p.get("level"), p.get("target_at") if e["type"] == "sla.started" else None,
+            p.get("due_at"))
+
+
+def of(evs, ticket, type_, kind="first_response", **match):
+    return [e for e in evs if e["ticket_id"] == ticket and e["type"] == type_ and
+            e["payload"].get("kind") == kind and
+            all(e["payload"].get(k) == v for k, v in match.items())]
+
+
+def unique(evs):
+    """Events by id (a redelivered copy has the same id)."""
+    return list({e["event_id"]: e for e in evs}.values())
+
+
+class Base(unittest.TestCase):
+    def assertValid(self, ev):
+        errs = schemas.errors({k: v for k, v in ev.items() if k != "_key"}, BY_TYPE, STORE)
+        self.assertEqual(errs, [], json.dumps(ev, ensure_ascii=False))
+
+    def assertNoDuplicateSteps(self, evs):
+        ids = {}
+        for e in evs:
+            ids.setdefault(step(e), set()).add(e["event_id"])
+        dup = {k: v for k, v in ids.items() if len(v) > 1}
+        self.assertEqual(dup, {}, "steps produced with more than one event id")
+
+
+class SlawatchStackTest(Base):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="sb-slawatch-test-")
+        cls.policies = os.path.join(cls.tmp, "policies.json")
+        with open(cls.policies, "w", encoding="utf-8") as f:
+            json.dump(POLICIES, f)
+        cls.svc = harness.StageService("sb-slawatch", RUN, SB_SLAWATCH_POLICIES_FILE=cls.policies,
+                                       **ENV)
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.svc.stop()
+        assert rc == 0, "sb-slawatch exited %s on SIGTERM" % rc
+
+    def test_warning_breach_escalation_in_order_on_time_once(self):
+        t = "T-slw-%s-esc" % RUN
+        t0 = time.time()
+        produce("sb.tickets.v1", [triaged(t, t=t0)])
+
+        def done(evs):
+            return len(of(evs, t, "sla.escalated", level="supervisor")) >= 1
+
+        evs = wait_for(done, [t], 60 * SLOW)
+        self.assertTrue(done(evs), "no second escalation: %s" % self.svc.logs()[-3000:])
+        time.sleep(1.5)  # anything extra would have come by now (it is asserted below)
+        evs = sla_events([t])
+        for e in evs:
+            self.assertValid(e)
+        self.assertNoDuplicateSteps(evs)
+        # In the order produced (one ticket: one partition).
+        fr = unique([e for e in evs if e["payload"].get("kind") == "first_response"])
+        kinds = [(e["type"], e["payload"].get("fraction") or e["payload"].get("level"))
+                 for e in fr]
+        self.assertEqual(kinds, [("sla.started", None), ("sla.warning", 0.5),
+                                 ("sla.warning", 0.75), ("sla.breached", None),
+                                 ("sla.escalated", "lead"), ("sla.escalated", "supervisor")])
+        start = fr[0]["payload"]
+        target = parse_ms(start["target_at"])
+        origin = int(t0 * 1000)
+        self.assertEqual(target - origin, 6000)
+        self.assertEqual(start["target_s"], 6)
+        # On time: never early, late by at most a few seconds even on a slow machine.
+        dues = [origin + 3000, origin + 4500, target, target, target + 3000]
+        for e, due in zip(fr[1:], dues):
+            fired = parse_ms(e["occurred_at"])
+            self.assertGreaterEqual(fired, due, e)
+            self.assertLess(fired - due, 2500 * SLOW, e)
+        self.assertEqual(fr[3]["payload"]["target_at"], start["target_at"])
+        self.assertEqual(fr[4]["payload"]["reason"], "breached")
+        # The untouched clock stops escalating at the top.
+        self.assertEqual(len(of(evs, t, "sla.escalated")), 2)
+
+    def test_pause_on_pending_customer_and_resume(self):
+        t, ctl = "T-slw-%s-pause" % RUN, "T-slw-%s-ctl" % RUN
+        produce("sb.tickets.v1", [triaged(t), triaged(ctl)])
+        evs = wait_for(lambda v: len(of(v, t, "sla.started")) == 1, [t], 30 * SLOW)
+        produce("sb.activity.v1", [status(t, "pending_customer")])
+        # The control ticket, started together, breaches; the paused one does not.
+        evs = wait_for(lambda v: len(of(v, ctl, "sla.breached")) == 1, [t, ctl], 60 * SLOW)
+        self.assertEqual(len(of(evs, ctl, "sla.breached")), 1, self.svc.logs()[-3000:])
+        time.sleep(1.0)
+        evs = sla_events([t])
+        paused = of(evs, t, "sla.paused", state="paused")
+        self.assertEqual(len(unique(paused)), 1)
+        self.assertEqual(paused[0]["payload"]["reason"], "pending_customer")
+        self.assertEqual(len(of(evs, t, "sla.paused", kind="resolution", state="paused")), 1)
+        self.assertEqual(of(evs, t, "sla.breached"), [])
+        time.sleep(1.0)
+        r0 = time.time()
+        produce("sb.activity.v1", [status(t, "in_progress")])
+        evs = wait_for(lambda v: len(of(v, t, "sla.breached")) == 1, [t], 60 * SLOW)
+        resumed = unique(of(evs, t, "sla.paused", state="resumed"))
+        self.assertEqual(len(resumed), 1)
+        started = parse_ms(of(evs, t, "sla.started")[0]["payload"]["target_at"])
+        new_target = parse_ms(resumed[0]["payload"]["target_at"])
+        pause_ms = resumed[0]["payload"]["paused_ms"]
+        self.assertGreater(pause_ms, 2000)
+        self.assertEqual(new_target, started + pause_ms)
+        breach = unique(of(evs, t, "sla.breached"))
+        self.assertEqual(len(breach), 1)
+        self.assertEqual(breach[0]["payload"]["target_at"], resumed[0]["payload"]["target_at"])
+        self.assertGreaterEqual(parse_ms(breach[0]["occurred_at"]), int(r0 * 1000))
+        for e in evs:
+            self.assertValid(e)
+        self.assertNoDuplicateSteps(evs)
+
+    def test_reply_and_resolve_stop_clocks_and_schedule_followups(self):
+        t, ctl = "T-slw-%s-res" % RUN, "T-slw-%s-ctl2" % RUN
+        produce("sb.tickets.v1", [
+            triaged(t, clocks=("first_response", "resolution", "complex_complaint")),
+            triaged(ctl)])
+        wait_for(lambda v: len(of(v, t, "sla.started", kind="complex_complaint")) == 1, [t],
+                 30 * SLOW)
+        produce("sb.activity.v1", [replied(t), status(t, "resolved")])
+        evs = wait_for(lambda v: len([e for e in v if e["type"] == "followup.due"]) >= 2 and
+                       len(of(v, ctl, "sla.breached")) == 1, [t, ctl], 60 * SLOW)
+        time.sleep(1.0)
+        evs = sla_events([t, ctl])
+        fu = unique([e for e in evs if e["type"] == "followup.due" and e["ticket_id"] == t])
+        self.assertEqual(sorted(e["payload"]["kind"] for e in fu), ["callback", "csat_survey"],
+                         self.svc.logs()[-3000:])
+        for e in fu:
+            self.assertEqual(e["payload"]["customer_key"], "C-" + RUN)
+            self.assertEqual(e["payload"]["channel"], "chat")
+        self.assertEqual([e for e in evs if e["ticket_id"] == t and
+                          e["type"] in ("sla.breached", "sla.escalated")], [])
+        for e in evs:
+            self.assertValid(e)
+        self.assertNoDuplicateSteps(evs)
+
+    def test_p1_tells_the_supervisor_at_start(self):
+        t = "T-slw-%s-p1" % RUN
+        produce("sb.tickets.v1", [triaged(t, band="P1")])
+        evs = wait_for(lambda v: len(of(v, t, "sla.escalated")) >= 1, [t], 30 * SLOW)
+        esc = of(evs, t, "sla.escalated")
+        self.assertEqual(esc[0]["payload"]["level"], "supervisor")
+        self.assertEqual(esc[0]["payload"]["reason"], "p1_immediate")
+
+    def test_metrics(self):
+        self.assertGreaterEqual(self.svc.metric("sb_slawatch_clocks_active"), 0)
+        self.assertGreaterEqual(self.svc.metric("sb_slawatch_timer_delay_seconds_count"), 0)
+
+
+class SlawatchRestartTest(Base):
+    """Killed during a burst of deadlines: what fell due while down fires at once after the
+    restart, each step once."""
+
+    def test_kill_during_burst_every_due_event_once(self):
+        run = RUN + "r"
+        tmp = tempfile.mkdtemp(prefix="sb-slawatch-test-")
+        policies = os.path.join(tmp, "policies.json")
+        with open(policies, "w", encoding="utf-8") as f:
+            json.dump(POLICIES, f)
+        svc = harness.StageService("sb-slawatch", run, SB_SLAWATCH_POLICIES_FILE=policies, **ENV)
+        n = 40
+        tickets = ["T-slw-%s-k%02d" % (run, i) for i in range(n)]
+        t0 = time.time()
+        produce("sb.tickets.v1", [triaged(tk, t=t0 + i * 0.05) for i, tk in enumerate(tickets)])
+        # Every clock started and snapshotted (the started events come before the write).
+        evs = wait_for(lambda v: len(unique([e for e in v if e["type"] == "sla.started"])) >= 2 * n,
+                       tickets, 60 * SLOW)
+        self.assertEqual(len(unique([e for e in evs if e["type"] == "sla.started"])), 2 * n)
+        # Kill once the burst of warnings has begun.
+        wait_for(lambda v: len([e for e in v if e["type"] == "sla.warning"]) >= 5, tickets,
+                 60 * SLOW)
+        svc.proc.send_signal(signal.SIGKILL)
+        svc.proc.wait(30)
+        fired_before = len(unique(sla_events(tickets)))
+        # Down past every first-response deadline and both escalations.
+        while time.time() < t0 + 6 + 3 + 2 + n * 0.05:
+            time.sleep(0.5)
+        restarted = time.time()
+        svc = harness.StageService("sb-slawatch", run, SB_SLAWATCH_POLICIES_FILE=policies, **ENV)
+        try:
+            def done(v):
+                return len(unique([e for e in v if e["type"] == "sla.escalated" and
+                                   e["payload"]["level"] == "supervisor"])) >= n
+
+            evs = wait_for(done, tickets, 90 * SLOW)
+            self.assertTrue(done(evs), svc.logs()[-3000:])
+            time.sleep(2.0)
+            evs = sla_events(tickets)
+        finally:
+            self.assertEqual(svc.stop(), 0)
+        self.assertNoDuplicateSteps(evs)
+        raw = [e for e in evs if e["payload"].get("kind") == "first_response"]
+        fr = unique(raw)
+        for tk in tickets:
+            mine = [e for e in fr if e["ticket_id"] == tk]
+            self.assertEqual(sorted((e["type"], str(e["payload"].get("fraction") or
+                                                    e["payload"].get("level") or "")) for e in mine),
+                             [("sla.breached", ""), ("sla.escalated", "lead"),
+                              ("sla.escalated", "supervisor"), ("sla.started", ""),
+                              ("sla.warning", "0.5"), ("sla.warning", "0.75")], tk)
+        # What was due while it was down came at once after the restart.
+        after = [e for e in fr if e["type"] == "sla.breached" and
+                 parse_ms(e["occurred_at"]) >= int(restarted * 1000)]
+        self.assertGreater(len(after), 0)
+        for e in after:
+            self.assertLess(parse_ms(e["occurred_at"]) - int(restarted * 1000), 60000 * SLOW)
+            self.assertGreater(e["payload"]["late_ms"], 0)
+        copies = len(raw) - len(fr)
+        print("restart: %d events before the kill, %d first-response steps in all, %d "
+              "redelivered copies (same ids)" % (fired_before, len(fr), copies))
+        for e in evs:
+            self.assertValid(e)
+
+
+if __name__ == "__main__":
+    if not harness.kcat_available():
+        print("kcat not installed: skipped")
+        sys.exit(0)
+    unittest.main(verbosity=2)
