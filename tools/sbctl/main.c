@@ -31,6 +31,7 @@ static void usage(FILE *out)
             "  topics create [--file FILE]           create the topics of proto/topics.json\n"
             "  topics list                           list the cluster's topics\n"
             "  offsets GROUP --to start|end|TIME     move a consumer group (replay, skip)\n"
+            "  replay [--schema NAME] [--since TIME] rebuild the projection into a fresh schema\n"
             "  load agents|customers|policies FILE   load reference data (.json or .csv)\n"
             "  token create --role ROLE [--agent ID] create an API token (printed once)\n"
             "  inspect ticket ID                     print a ticket and its events as JSON\n"
@@ -280,6 +281,8 @@ int main(int argc, char **argv)
         return sbctl_migrate(&ctl, nrest - 1, rest + 1);
     if (strcmp(cmd, "topics") == 0)
         return sbctl_topics(&ctl, nrest - 1, rest + 1);
+    if (strcmp(cmd, "replay") == 0)
+        return sbctl_replay(&ctl, nrest - 1, rest + 1);
     if (strcmp(cmd, "offsets") == 0)
         return sbctl_offsets(&ctl, nrest - 1, rest + 1);
     if (strcmp(cmd, "load") == 0)

@@ -47,6 +47,7 @@ int sbctl_schema_version(struct sb_pg *pg);
 int sbctl_migrate(struct sbctl *ctl, int argc, char **argv);
 int sbctl_topics(struct sbctl *ctl, int argc, char **argv);
 int sbctl_offsets(struct sbctl *ctl, int argc, char **argv);
+int sbctl_replay(struct sbctl *ctl, int argc, char **argv);
 int sbctl_load(struct sbctl *ctl, int argc, char **argv);
 int sbctl_token(struct sbctl *ctl, int argc, char **argv);
 int sbctl_inspect(struct sbctl *ctl, int argc, char **argv);
