@@ -130,9 +130,12 @@ class ProjectionTest(unittest.TestCase):
         dlq = harness.wait_events("sb.dlq.v1", lambda e: e["payload"].get("stage") ==
                                   "sb-reporter" and ev["event_id"] in e["payload"].get(
                                       "raw_text", ""), 1, 30)
-        self.assertEqual(len(dlq), 1)
-        self.assertEqual(dlq[0]["payload"]["reason"], "not_json")
-        self.assertIn("u0000", dlq[0]["payload"]["detail"])
+        # Every sb-reporter consuming the topic meanwhile (another test's, in its own group)
+        # sends the message to the DLQ as well: at least one entry, all of them alike.
+        self.assertGreaterEqual(len(dlq), 1)
+        for d in dlq:
+            self.assertEqual(d["payload"]["reason"], "not_json")
+            self.assertIn("u0000", d["payload"]["detail"])
 
     def test_connections_killed_mid_stream_lose_nothing(self):
         tid = "T-rep-%s-kill" % RUN
