@@ -7,17 +7,11 @@
 #include "sb/err.h"
 #include "sb/event.h"
 #include "sb/log.h"
+#include "sb/projection.h"
 #include "sb/util.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-static void append_origin(struct reporter *r, const rd_kafka_message_t *rkm)
-{
-    sb_strbuf_printf(&r->batch, "%s{\"topic\":\"%s\",\"partition\":%d,\"offset\":%lld,\"event\":",
-                     r->nbatch ? "," : "[", rd_kafka_topic_name(rkm->rkt), (int)rkm->partition,
-                     (long long)rkm->offset);
-}
 
 enum sb_stage_result reporter_handle(void *ctx, const struct sb_event *ev,
                                      const rd_kafka_message_t *rkm, char *reason, size_t rsz)
@@ -26,29 +20,9 @@ enum sb_stage_result reporter_handle(void *ctx, const struct sb_event *ev,
     (void)reason;
     (void)rsz;
 
-    if (strcmp(rd_kafka_topic_name(rkm->rkt), SB_TOPIC_DLQ) == 0) {
-        /* A dead letter is stored without the original bytes (they may hold anything,
-         * U+0000 included) and is never sent to the DLQ again. */
-        struct sb_event copy = *ev;
-        size_t len;
-        char *text;
-        copy.payload = json_deep_copy(ev->payload);
-        json_object_del(copy.payload, "raw_text");
-        json_object_del(copy.payload, "raw_base64");
-        text = sb_event_encode(&copy, &len);
-        json_decref(copy.payload);
-        if (text == NULL)
-            return SB_STAGE_RETRY; /* out of memory only */
-        append_origin(r, rkm);
-        sb_strbuf_append(&r->batch, text, len);
-        free(text);
-    } else {
-        /* The bytes as they came: the stage's decoder accepted them, so they are one JSON
-         * object without U+0000 (which jsonb could not hold either). */
-        append_origin(r, rkm);
-        sb_strbuf_append(&r->batch, rkm->payload, rkm->len);
-    }
-    sb_strbuf_append(&r->batch, "}", 1);
+    if (sb_projection_append(&r->batch, r->nbatch, rd_kafka_topic_name(rkm->rkt),
+                             (int)rkm->partition, rkm->offset, ev, rkm->payload, rkm->len) != 0)
+        return SB_STAGE_RETRY; /* out of memory only */
     r->nbatch++;
     return SB_STAGE_PENDING;
 }

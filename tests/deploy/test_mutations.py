@@ -118,8 +118,9 @@ CASES = [
      "Environment=SB_ADMIN_PORT=9105", "Environment=SB_ADMIN_PORT=9106", "admin port 9106", None),
     ("parse: a duplicate key", "parse", "deploy/k8s/namespace.yaml",
      "  name: switchboard\n", "  name: switchboard\n  name: other\n", "duplicate key", None),
-    ("docs: a planned metric left out", "docs", "docs/operations.md",
-     "| `sb_slawatch_at_risk` | gauge | clock | sb-slawatch |\n", "", "sb_slawatch_at_risk missing", None),
+    ("docs: a metric left out", "docs", "docs/operations.md",
+     "| `sb_slawatch_at_risk` | gauge | clock | sb-slawatch | Clocks past their warning threshold and not yet breached |\n",
+     "", "sb_slawatch_at_risk missing", None),
 ]
 
 

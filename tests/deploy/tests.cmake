@@ -16,4 +16,4 @@ sb_add_script_test(NAME test_deploy_mutations
 # local stack (deploy/local/stack.sh up) and stop them with their KillSignal.
 sb_add_script_test(NAME itest_deploy_units
     COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/test_units_run.py
-    LABEL integration TIMEOUT 180)
+    LABEL integration TIMEOUT 180 LOCK stage_services)

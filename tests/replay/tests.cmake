@@ -2,4 +2,4 @@
 find_program(SB_PYTHON3_REPLAY NAMES python3 PATHS /usr/bin NO_DEFAULT_PATH)
 sb_add_script_test(NAME itest_replay
     COMMAND ${SB_PYTHON3_REPLAY} ${CMAKE_CURRENT_LIST_DIR}/test_replay.py
-    LABEL integration TIMEOUT 400)
+    LABEL integration TIMEOUT 400 LOCK stage_services)

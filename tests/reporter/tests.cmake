@@ -2,10 +2,10 @@
 find_program(SB_PYTHON3_REPORTER NAMES python3 PATHS /usr/bin NO_DEFAULT_PATH)
 sb_add_script_test(NAME itest_reporter_projection
     COMMAND ${SB_PYTHON3_REPORTER} ${CMAKE_CURRENT_LIST_DIR}/test_projection.py
-    LABEL integration TIMEOUT 400)
+    LABEL integration TIMEOUT 400 LOCK stage_services)
 sb_add_script_test(NAME itest_reporter_bi
     COMMAND ${SB_PYTHON3_REPORTER} ${CMAKE_CURRENT_LIST_DIR}/test_bi.py
-    LABEL integration TIMEOUT 300)
+    LABEL integration TIMEOUT 300 LOCK stage_services)
 sb_add_script_test(NAME itest_reporter_api
     COMMAND ${SB_PYTHON3_REPORTER} ${CMAKE_CURRENT_LIST_DIR}/test_api.py
-    LABEL integration TIMEOUT 300)
+    LABEL integration TIMEOUT 300 LOCK stage_services)
