@@ -2,7 +2,7 @@
 # Installs what Switchboard needs on a Debian 12 machine, and nothing twice (run by
 # `make test`, `make demo` and CI):
 #   1. Debian packages: compilers and build tools, the -dev libraries, PostgreSQL 15,
-#      Redis, a headless JDK, Maven, kcat, Python test modules. Checked with dpkg-query;
+#      Redis, a headless JDK, Maven, kcat, Python test modules, Chromium for the dashboard test. Checked with dpkg-query;
 #      apt-get runs only when something is missing. Package scripts are kept from
 #      starting the system's PostgreSQL/Redis services (the local stack runs its own).
 #   2. The Apache Kafka broker jars from Maven Central (deploy/kafka/pom.xml) into
@@ -28,6 +28,8 @@ packages=(
     python3 python3-jsonschema python3-yaml curl ca-certificates procps util-linux wrk
     # deployment checks (tests/deploy): promtool, nginx -t, readelf
     prometheus nginx-light binutils
+    # the dashboard's headless-browser test (tests/dashboard)
+    chromium fonts-noto-cjk
 )
 
 log() { echo "setup: $*"; }

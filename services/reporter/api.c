@@ -40,6 +40,19 @@ struct worker {
     struct worker *next;
 };
 
+/* A center-wide answer (the day's summary, the live queues) shared by every reader for
+ * api.cache_ms: dashboards poll the same views, and the summary reads the bi views over
+ * the whole event log. One reader recomputes a stale answer while the others still get
+ * the stale one. */
+#define CACHE_SLOTS 8
+struct cached {
+    char key[32];
+    char *body;
+    size_t len;
+    int64_t at_ms;
+    int busy;
+};
+
 struct reporter_api {
     const struct sb_config *cfg;
     const char *pg_dsn, *redis_url;
@@ -51,6 +64,12 @@ struct reporter_api {
     struct worker *workers;
     struct sb_metric *m_requests[3]; /* 2xx, 4xx, 5xx */
     struct sb_metric *m_seconds;
+    struct sb_metric *m_cache[2]; /* hit, miss */
+    int64_t cache_ms;
+    pthread_mutex_t cache_lock;
+    pthread_cond_t cache_cond;
+    struct cached cache[CACHE_SLOTS];
+    unsigned cache_next;
 };
 
 /* Who is asking: scope "all" (supervisor, admin), "lead" (team) or "agent" (own). */
@@ -853,6 +872,91 @@ static void search(struct reporter_api *api, const struct principal *who,
     free(out.p);
 }
 
+/* The cached answer of key (copied into out) when fresh: returns 1. Otherwise returns 0
+ * with the slot reserved for the caller to fill (cache_put) or release (cache_put with
+ * NULL). While one reader recomputes a stale answer the others get the stale one; with
+ * no answer yet, they wait for it. */
+static int cache_get(struct reporter_api *api, const char *key, char **out, size_t *len)
+{
+    struct cached *c = NULL;
+
+    if (api->cache_ms <= 0)
+        return 0;
+    pthread_mutex_lock(&api->cache_lock);
+    for (;;) {
+        c = NULL;
+        for (int i = 0; i < CACHE_SLOTS; i++)
+            if (strcmp(api->cache[i].key, key) == 0)
+                c = &api->cache[i];
+        /* Being recomputed: the previous answer serves meanwhile. */
+        if (c == NULL || !c->busy || c->body != NULL)
+            break;
+        pthread_cond_wait(&api->cache_cond, &api->cache_lock);
+    }
+    if (c != NULL && c->body != NULL && (c->busy || sb_mono_ms() - c->at_ms < api->cache_ms)) {
+        *out = sb_malloc(c->len + 1);
+        memcpy(*out, c->body, c->len + 1);
+        *len = c->len;
+        pthread_mutex_unlock(&api->cache_lock);
+        sb_metric_inc(api->m_cache[0]);
+        return 1;
+    }
+    if (c == NULL) {
+        for (int i = 0; i < CACHE_SLOTS && c == NULL; i++)
+            if (api->cache[i].key[0] == '\0')
+                c = &api->cache[i];
+        if (c == NULL) { /* all taken: reuse the slots in turn (none is busy long) */
+            for (int i = 0; i < CACHE_SLOTS && c == NULL; i++) {
+                struct cached *o = &api->cache[api->cache_next++ % CACHE_SLOTS];
+                if (!o->busy)
+                    c = o;
+            }
+        }
+        if (c != NULL) {
+            free(c->body);
+            c->body = NULL;
+            c->len = 0;
+            sb_fmt(c->key, sizeof(c->key), "%s", key);
+        }
+    }
+    if (c != NULL)
+        c->busy = 1;
+    pthread_mutex_unlock(&api->cache_lock);
+    sb_metric_inc(api->m_cache[1]);
+    return 0;
+}
+
+/* Ends what cache_get reserved: stores body (len bytes) as key's answer, or keeps the
+ * old one when body is NULL (the query failed), and wakes the waiting readers. */
+static void cache_put(struct reporter_api *api, const char *key, const char *body, size_t len)
+{
+    if (api->cache_ms <= 0)
+        return;
+    pthread_mutex_lock(&api->cache_lock);
+    for (int i = 0; i < CACHE_SLOTS; i++) {
+        struct cached *c = &api->cache[i];
+        if (strcmp(c->key, key) != 0 || !c->busy)
+            continue;
+        c->busy = 0;
+        if (body != NULL) {
+            free(c->body);
+            c->body = sb_malloc(len + 1);
+            memcpy(c->body, body, len);
+            c->body[len] = '\0';
+            c->len = len;
+            c->at_ms = sb_mono_ms();
+        }
+    }
+    pthread_cond_broadcast(&api->cache_cond);
+    pthread_mutex_unlock(&api->cache_lock);
+}
+
+static void cached_answer(struct sb_http_resp *resp, char *body, size_t len)
+{
+    sb_http_resp_text(resp, 200, "application/json", body, len);
+    free(body);
+}
+
 /* Adds the router's estimate of each channel (sb:eta:<channel>) to the queue view when
  * Redis has it; the view stands without it. Takes ownership of body. */
 static json_t *add_estimates(struct reporter_api *api, json_t *body)
@@ -895,19 +999,38 @@ static json_t *add_estimates(struct reporter_api *api, json_t *body)
 
 static void queues(struct reporter_api *api, struct sb_http_resp *resp)
 {
-    PGresult *res = query(api, resp, "api_queues", 0, NULL);
+    PGresult *res;
     json_t *body;
     json_error_t jerr;
+    char *text;
+    size_t len;
 
-    if (res == NULL)
+    if (cache_get(api, "queues", &text, &len)) {
+        cached_answer(resp, text, len);
         return;
+    }
+    res = query(api, resp, "api_queues", 0, NULL);
+    if (res == NULL) {
+        cache_put(api, "queues", NULL, 0);
+        return;
+    }
     body = json_loadb(PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), 0, &jerr);
     PQclear(res);
     if (body == NULL) {
+        cache_put(api, "queues", NULL, 0);
         sb_http_resp_error(resp, 500, "internal", "cannot read the queue view", NULL);
         return;
     }
-    sb_http_resp_json(resp, 200, add_estimates(api, body));
+    text = json_dumps(add_estimates(api, body), JSON_COMPACT);
+    json_decref(body);
+    if (text == NULL) {
+        cache_put(api, "queues", NULL, 0);
+        sb_http_resp_error(resp, 500, "internal", "cannot write the queue view", NULL);
+        return;
+    }
+    len = strlen(text);
+    cache_put(api, "queues", text, len);
+    cached_answer(resp, text, len);
 }
 
 static void agents(struct reporter_api *api, const struct principal *who,
@@ -1069,11 +1192,23 @@ static void summary(struct reporter_api *api, const struct sb_http_req *req,
     const char *params[1] = {day};
     PGresult *res;
 
+    char key[32], *text;
+    size_t len;
+
     if (date_param(req, resp, "date", 1, day, sizeof(day)) < 0)
         return;
+    sb_fmt(key, sizeof(key), "summary:%s", day);
+    if (cache_get(api, key, &text, &len)) {
+        cached_answer(resp, text, len);
+        return;
+    }
     res = query(api, resp, "api_summary", 1, params);
-    if (res != NULL)
-        json_result(resp, res);
+    if (res == NULL) {
+        cache_put(api, key, NULL, 0);
+        return;
+    }
+    cache_put(api, key, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
+    json_result(resp, res);
 }
 
 /* ------------------------------------------------------------------ routing */
@@ -1181,10 +1316,21 @@ struct reporter_api *reporter_api_new(const struct sb_config *cfg, struct sb_met
         hash_token(admin, api->admin_hash);
     pthread_key_create(&api->worker_key, NULL);
     pthread_mutex_init(&api->workers_lock, NULL);
+    pthread_mutex_init(&api->cache_lock, NULL);
+    pthread_cond_init(&api->cache_cond, NULL);
+    api->cache_ms = sb_config_int(cfg, "api.cache_ms");
     for (int i = 0; i < 3; i++)
         api->m_requests[i] = sb_metrics_counter(
             metrics, "sb_reporter_api_requests_total",
             "Read API and dashboard requests answered, by status class", classes[i]);
+    api->m_cache[0] = sb_metrics_counter(metrics, "sb_reporter_api_cache_total",
+                                         "Summary and queue answers, served from the shared "
+                                         "cache (hit) or computed (miss)",
+                                         "result=hit");
+    api->m_cache[1] = sb_metrics_counter(metrics, "sb_reporter_api_cache_total",
+                                         "Summary and queue answers, served from the shared "
+                                         "cache (hit) or computed (miss)",
+                                         "result=miss");
     api->m_seconds = sb_metrics_histogram(metrics, "sb_reporter_api_seconds",
                                           "Time to answer one read API request", NULL, NULL, 0);
     api->http = sb_http_server_new(&opts, handle, api, errstr, errstr_size);
@@ -1210,6 +1356,10 @@ void reporter_api_destroy(struct reporter_api *api)
     }
     pthread_key_delete(api->worker_key);
     pthread_mutex_destroy(&api->workers_lock);
+    pthread_mutex_destroy(&api->cache_lock);
+    pthread_cond_destroy(&api->cache_cond);
+    for (int i = 0; i < CACHE_SLOTS; i++)
+        free(api->cache[i].body);
     OPENSSL_cleanse(api->admin_hash, sizeof(api->admin_hash));
     free(api);
 }
