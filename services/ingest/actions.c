@@ -1,17 +1,21 @@
 /* Agent and supervisor actions: authenticated with bearer tokens (roles agent, lead,
- * supervisor, admin), authorized against the ticket's owner and team, validated, then
- * produced to sb.activity.v1 (keyed by ticket) or sb.presence.v1 (keyed by agent) and
- * answered 202 once Kafka acknowledged them.
+ * supervisor, admin), validated, authorized against the ticket's owner and team, checked
+ * against the ticket's life cycle (lifecycle.c) under the row lock of its workflow record
+ * (table ticket_workflow, docs/lifecycle.md), then produced to sb.activity.v1 (keyed by
+ * ticket) or sb.presence.v1 (keyed by agent) and answered 202 once Kafka acknowledged
+ * them; the record's new state is committed after the acknowledgement.
  *   agent: only tickets assigned to them (or unassigned ones for claim/decline);
  *   lead: tickets of their team; supervisor and admin: every ticket. */
 #include "auth.h"
 #include "ingest.h"
+#include "lifecycle.h"
 
 #include "sb/err.h"
 #include "sb/event.h"
 #include "sb/log.h"
 #include "sb/util.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -23,9 +27,38 @@ static const char *const sql_token =
     "SELECT t.role, coalesce(t.agent_id, ''), coalesce(a.team_id, '') FROM api_tokens t "
     "LEFT JOIN agents a ON a.id = t.agent_id "
     "WHERE t.token_sha256 = $1 AND t.revoked_at IS NULL";
-static const char *const sql_ticket =
-    "SELECT coalesce(t.owner_agent_id, ''), coalesce(a.team_id, '') FROM tickets t "
-    "LEFT JOIN agents a ON a.id = t.owner_agent_id WHERE t.id = $1";
+/* The workflow record is made on a ticket's first action from what the projection
+ * knows (routing's statuses fold into the life cycle's: queued is new, assigned is
+ * claimed), then read under its row lock for the rest of the transaction. */
+static const char *const sql_wf_seed =
+    "INSERT INTO ticket_workflow (ticket_id, state, owner_agent_id, csat, resolved_at) "
+    "SELECT t.id, CASE WHEN t.status IN ('new', 'queued') THEN 'new' "
+    "WHEN t.status = 'assigned' THEN 'claimed' "
+    "WHEN t.status IN ('offered', 'claimed', 'in_progress', 'pending_customer', 'resolved', "
+    "'in_review', 'sent_back', 'awaiting_archive', 'archived', 'reopened') THEN t.status "
+    "ELSE 'new' END, t.owner_agent_id, t.csat, t.resolved_at FROM tickets t WHERE t.id = $1 "
+    "ON CONFLICT (ticket_id) DO NOTHING";
+static const char *const sql_wf_lock =
+    "SELECT w.state, coalesce(w.owner_agent_id, ''), coalesce(a.team_id, ''), "
+    "coalesce(w.csat, 0), coalesce(w.category, ''), coalesce(w.handling_minutes, -1), "
+    "coalesce(w.escalation_level, ''), "
+    "coalesce(floor(extract(epoch FROM now() - w.resolved_at))::bigint, -1), "
+    "coalesce(floor(extract(epoch FROM now() - w.disputed_at))::bigint, -1) "
+    "FROM ticket_workflow w LEFT JOIN agents a ON a.id = w.owner_agent_id "
+    "WHERE w.ticket_id = $1 FOR UPDATE OF w";
+/* $3 owner: NULL keeps it, '' clears it; $8 dispute: open, close or NULL (kept). */
+static const char *const sql_wf_update =
+    "UPDATE ticket_workflow SET state = $2, "
+    "owner_agent_id = CASE WHEN $3::text IS NULL THEN owner_agent_id ELSE nullif($3, '') END, "
+    "csat = coalesce($4::smallint, csat), category = coalesce($5, category), "
+    "handling_minutes = coalesce($6::integer, handling_minutes), "
+    "escalation_level = coalesce($7, escalation_level), "
+    "resolved_at = CASE WHEN $2 = 'resolved' THEN now() ELSE resolved_at END, "
+    "archived_at = CASE WHEN $2 = 'archived' THEN now() ELSE archived_at END, "
+    "disputed_at = CASE $8::text WHEN 'open' THEN now() WHEN 'close' THEN NULL "
+    "ELSE disputed_at END, version = version + 1, updated_at = now() WHERE ticket_id = $1";
+static const char *const sql_known_agents =
+    "SELECT coalesce(jsonb_agg(id ORDER BY id), '[]')::text FROM agents WHERE id = ANY($1)";
 
 struct principal {
     char role[ROLE_MAX];
@@ -140,10 +173,26 @@ static int check_reply(json_t *b, char *f, size_t fs, char *e, size_t es)
 
 static int check_status(json_t *b, char *f, size_t fs, char *e, size_t es)
 {
-    static const char *const states[] = {"in_progress", "pending_customer", "resolved",
+    static const char *const states[] = {"in_progress", "pending_customer", "resolved", "in_review",
                                          "reopened",    "awaiting_archive", "archived"};
-    return one_of(b, "status", states, 6, 1, f, fs, e, es) ||
-           opt_text(b, "reason", 2000, f, fs, e, es);
+    json_t *hm = json_object_get(b, "handling_minutes");
+    int archive;
+
+    if (one_of(b, "status", states, 7, 1, f, fs, e, es) ||
+        opt_text(b, "reason", 2000, f, fs, e, es))
+        return SB_E_INVAL;
+    /* What archiving records (SPEC §5): the category, the handling time, a closing note. */
+    archive = strcmp(json_string_value(json_object_get(b, "status")), "archived") == 0;
+    if (!archive && (json_object_get(b, "category") || hm || json_object_get(b, "note")))
+        return fail(f, fs, e, es,
+                    json_object_get(b, "category") ? "category"
+                    : hm                           ? "handling_minutes"
+                                                   : "note",
+                    "only with status archived");
+    if (hm != NULL && !json_is_null(hm) &&
+        (!json_is_integer(hm) || json_integer_value(hm) < 1 || json_integer_value(hm) > 525600))
+        return fail(f, fs, e, es, "handling_minutes", "must be an integer 1..525600");
+    return opt_text(b, "category", 64, f, fs, e, es) || opt_text(b, "note", 2000, f, fs, e, es);
 }
 
 static int check_transfer(json_t *b, char *f, size_t fs, char *e, size_t es)
@@ -157,6 +206,31 @@ static int check_transfer(json_t *b, char *f, size_t fs, char *e, size_t es)
            need_text(b, "customer_message", 4000, f, fs, e, es);
 }
 
+/* Attachments are metadata only (the file lives where url says): name, type, size. */
+static int check_attachments(json_t *b, char *f, size_t fs, char *e, size_t es)
+{
+    json_t *list = json_object_get(b, "attachments");
+    size_t i;
+    json_t *a;
+
+    if (list == NULL)
+        return 0;
+    if (!json_is_array(list) || json_array_size(list) > 20)
+        return fail(f, fs, e, es, "attachments", "must be an array of at most 20 objects");
+    json_array_foreach(list, i, a)
+    {
+        json_t *size = json_object_get(a, "size");
+        if (!json_is_object(a) || known_keys(a, "name content_type size url", f, fs, e, es) != 0 ||
+            need_text(a, "name", 255, f, fs, e, es) != 0 ||
+            opt_text(a, "content_type", 127, f, fs, e, es) != 0 ||
+            opt_text(a, "url", 2000, f, fs, e, es) != 0 ||
+            (size != NULL && (!json_is_integer(size) || json_integer_value(size) < 0)))
+            return fail(f, fs, e, es, "attachments",
+                        "each: name (required), content_type, size (integer >= 0), url");
+    }
+    return 0;
+}
+
 static int check_note(json_t *b, char *f, size_t fs, char *e, size_t es)
 {
     static const char *const kinds[] = {"comment", "progress", "key_decision"};
@@ -166,7 +240,46 @@ static int check_note(json_t *b, char *f, size_t fs, char *e, size_t es)
         return fail(f, fs, e, es, "percent", "must be an integer 0..100");
     return need_text(b, "text", 16 * 1024, f, fs, e, es) ||
            one_of(b, "kind", kinds, 3, 0, f, fs, e, es) ||
-           opt_text(b, "milestone", 200, f, fs, e, es);
+           opt_text(b, "milestone", 200, f, fs, e, es) || check_attachments(b, f, fs, e, es);
+}
+
+/* The task card (SPEC §5): the customer's own words, contact, what was tried, urgency,
+ * category, due time and the departments in copy. At least one field. */
+static int check_card(json_t *b, char *f, size_t fs, char *e, size_t es)
+{
+    static const char *const urgencies[] = {"low", "medium", "high", "urgent"};
+    json_t *due = json_object_get(b, "due_at");
+    json_t *copies = json_object_get(b, "department_copies");
+    int64_t ms;
+    size_t i;
+    json_t *c;
+
+    if (json_object_size(b) == 0)
+        return fail(f, fs, e, es, "body", "at least one card field is required");
+    if (opt_text(b, "customer_words", 8000, f, fs, e, es) ||
+        opt_text(b, "contact", 200, f, fs, e, es) || opt_text(b, "tried", 4000, f, fs, e, es) ||
+        opt_text(b, "category", 64, f, fs, e, es) ||
+        one_of(b, "urgency", urgencies, 4, 0, f, fs, e, es))
+        return SB_E_INVAL;
+    if (due != NULL && (!json_is_string(due) || sb_time_parse(json_string_value(due), &ms) != 0))
+        return fail(f, fs, e, es, "due_at", "must be an RFC 3339 time");
+    if (copies == NULL)
+        return 0;
+    if (!json_is_array(copies) || json_array_size(copies) > 10)
+        return fail(f, fs, e, es, "department_copies", "must be an array of at most 10 teams");
+    json_array_foreach(copies, i, c)
+    {
+        if (!json_is_string(c) || json_string_length(c) == 0 || json_string_length(c) >= AGENT_MAX)
+            return fail(f, fs, e, es, "department_copies", "each a team id (1..63 bytes)");
+    }
+    return 0;
+}
+
+static int check_escalate(json_t *b, char *f, size_t fs, char *e, size_t es)
+{
+    static const char *const levels[] = {"lead", "supervisor"};
+    return one_of(b, "level", levels, 2, 1, f, fs, e, es) ||
+           need_text(b, "reason", 2000, f, fs, e, es);
 }
 
 static int check_claim(json_t *b, char *f, size_t fs, char *e, size_t es)
@@ -213,15 +326,21 @@ static int check_priority(json_t *b, char *f, size_t fs, char *e, size_t es)
 
 static const struct action ticket_actions[] = {
     {"replies", "agent.replied", RANK_AGENT, 0, check_reply, "body public"},
-    {"status", "ticket.status_changed", RANK_AGENT, 0, check_status, "status reason"},
+    {"status", "ticket.status_changed", RANK_AGENT, 0, check_status,
+     "status reason category handling_minutes note"},
     {"transfer", "ticket.transferred", RANK_AGENT, 0, check_transfer,
      "to_agent to_team reason customer_message"},
-    {"notes", "ticket.note_added", RANK_AGENT, 0, check_note, "text kind percent milestone"},
+    {"notes", "ticket.note_added", RANK_AGENT, 0, check_note,
+     "text kind percent milestone attachments"},
     {"claim", "ticket.claimed", RANK_AGENT, 1, check_claim, ""},
     {"decline", "ticket.declined", RANK_AGENT, 1, check_decline, "reason suggested_agent"},
     {"review", "ticket.reviewed", RANK_LEAD, 0, check_review, "outcome reason"},
     {"csat", "csat.received", RANK_AGENT, 0, check_csat, "score comment"},
     {"priority", "ticket.priority_overridden", RANK_SUPERVISOR, 0, check_priority, "band reason"},
+    {"dispute", "ticket.priority_disputed", RANK_AGENT, 0, check_priority, "band reason"},
+    {"card", "ticket.card_updated", RANK_AGENT, 0, check_card,
+     "customer_words contact tried urgency category due_at department_copies"},
+    {"escalate", "ticket.escalated", RANK_AGENT, 0, check_escalate, "level reason"},
 };
 
 static int check_presence(json_t *b, char *f, size_t fs, char *e, size_t es)
@@ -275,42 +394,6 @@ static int authenticate(struct ingest *in, const struct sb_http_req *req, struct
     return rc;
 }
 
-/* Decides whether who may act on ticket_id. Returns 200, 403, 404 or 503. */
-static int authorize_ticket(struct ingest *in, const struct principal *who, const char *ticket_id,
-                            const struct action *a)
-{
-    const char *params[1] = {ticket_id};
-    char err[256];
-    struct sb_pg *pg;
-    PGresult *res;
-    int e = 0, status = 403;
-
-    if (rank(who->role) < a->min_rank)
-        return 403;
-    if (rank(who->role) >= RANK_SUPERVISOR)
-        return 200;
-    pg = ingest_pg(in);
-    if (pg == NULL)
-        return 503;
-    res = sb_pg_query(pg, sql_ticket, 1, params, &e, err, sizeof(err));
-    if (res == NULL)
-        return 503;
-    if (PQntuples(res) == 0) {
-        status = 404;
-    } else {
-        const char *owner = PQgetvalue(res, 0, 0);
-        const char *team = PQgetvalue(res, 0, 1);
-        if (rank(who->role) == RANK_LEAD)
-            status = who->team[0] && strcmp(team, who->team) == 0 ? 200 : 403;
-        else if (owner[0] == '\0')
-            status = a->unassigned_ok ? 200 : 403;
-        else
-            status = strcmp(owner, who->agent_id) == 0 ? 200 : 403;
-    }
-    PQclear(res);
-    return status;
-}
-
 /* Splits "/v1/tickets/{id}/{action}" or "/v1/agents/{id}/presence". */
 static int split_path(const char *path, const char *prefix, char *id, size_t idsz,
                       const char **tail)
@@ -336,6 +419,8 @@ static int split_path(const char *path, const char *prefix, char *id, size_t ids
     return 0;
 }
 
+/* Produces one event and waits for its acknowledgement; answers 202 with its id, else
+ * 400 or 503 itself. payload is stolen. Returns 0 when acknowledged. */
 static int produce(struct ingest *in, struct sb_http_resp *resp, const char *topic, const char *key,
                    const char *type, const char *ticket_id, json_t *payload, const char *channel)
 {
@@ -347,7 +432,7 @@ static int produce(struct ingest *in, struct sb_http_resp *resp, const char *top
     if (sb_event_init(&ev, type, in->producer_name, ticket_id, NULL, payload) != 0) {
         sb_event_clear(&ev);
         ingest_error(in, resp, channel, 400, "invalid", "the action cannot be encoded", "body");
-        return 0;
+        return SB_E_INVAL;
     }
     buf = sb_event_encode(&ev, &len);
     rc = buf ? sb_producer_send_wait(in->producer, topic, key, strlen(key), buf, len,
@@ -359,7 +444,7 @@ static int produce(struct ingest *in, struct sb_http_resp *resp, const char *top
         ingest_error(in, resp, channel, 503, "unavailable",
                      "the action could not be stored durably; retry later", NULL);
         sb_http_resp_header(resp, "Retry-After", "5");
-        return 0;
+        return rc;
     }
     sb_http_resp_json(resp, 202, json_pack("{s:s,s:s}", "event_id", ev.event_id, "type", ev.type));
     sb_event_clear(&ev);
@@ -418,15 +503,349 @@ static int presence(struct ingest *in, const struct sb_http_req *req, struct sb_
     }
     json_object_set_new(body, "agent_id", json_string(agent_id));
     json_object_set_new(body, "set_by", json_string(who->agent_id[0] ? who->agent_id : who->role));
-    return produce(in, resp, SB_TOPIC_PRESENCE, agent_id, "agent.presence", NULL, body, "agent");
+    (void)produce(in, resp, SB_TOPIC_PRESENCE, agent_id, "agent.presence", NULL, body, "agent");
+    return 0;
+}
+
+/* A ticket's workflow record as read under its row lock. */
+struct workflow {
+    char state[SB_LIFECYCLE_NAME_MAX];
+    char owner[AGENT_MAX];
+    char team[AGENT_MAX];
+    int csat; /* 0: none yet */
+    char category[72];
+    int64_t handling_minutes; /* -1: none yet */
+    char escalation[16];      /* "", lead, supervisor */
+    int64_t since_resolved_s; /* -1: never resolved */
+    int64_t since_disputed_s; /* -1: no open priority dispute */
+};
+
+/* What an accepted action changes in the record besides its state (NULL: kept). */
+struct wf_change {
+    const char *owner; /* "" clears */
+    const char *csat;
+    const char *category;
+    const char *handling;
+    const char *escalation;
+    const char *dispute; /* open, close */
+};
+
+static void rollback(struct sb_pg *pg)
+{
+    char err[256];
+    (void)sb_pg_exec(pg, "ROLLBACK", err, sizeof(err));
+}
+
+static int64_t col_int(PGresult *res, int col)
+{
+    int64_t v = -1;
+    if (sb_parse_int64(PQgetvalue(res, 0, col), &v) != 0)
+        v = -1;
+    return v;
+}
+
+/* Opens the transaction, makes the ticket's record if it has none, then locks and reads
+ * it: two actions on one ticket are serialized here, the second sees the first's
+ * state. Returns 200 (the transaction stays open), 404 or 503 (closed). */
+static int wf_lock(struct sb_pg *pg, const char *id, struct workflow *wf)
+{
+    const char *params[1] = {id};
+    char err[256];
+    PGresult *res = NULL;
+    int e = 0, status = 503;
+
+    if (sb_pg_exec(pg, "BEGIN", err, sizeof(err)) != 0)
+        return 503;
+    res = sb_pg_query(pg, sql_wf_seed, 1, params, &e, err, sizeof(err));
+    if (res == NULL)
+        goto out;
+    PQclear(res);
+    res = sb_pg_query(pg, sql_wf_lock, 1, params, &e, err, sizeof(err));
+    if (res == NULL)
+        goto out;
+    if (PQntuples(res) == 0) {
+        status = 404;
+        goto out;
+    }
+    sb_strlcpy(wf->state, PQgetvalue(res, 0, 0), sizeof(wf->state));
+    sb_strlcpy(wf->owner, PQgetvalue(res, 0, 1), sizeof(wf->owner));
+    sb_strlcpy(wf->team, PQgetvalue(res, 0, 2), sizeof(wf->team));
+    wf->csat = (int)col_int(res, 3);
+    sb_strlcpy(wf->category, PQgetvalue(res, 0, 4), sizeof(wf->category));
+    wf->handling_minutes = col_int(res, 5);
+    sb_strlcpy(wf->escalation, PQgetvalue(res, 0, 6), sizeof(wf->escalation));
+    wf->since_resolved_s = col_int(res, 7);
+    wf->since_disputed_s = col_int(res, 8);
+    status = sb_lifecycle_state_valid(wf->state) ? 200 : 503;
+out:
+    if (res != NULL)
+        PQclear(res);
+    if (status != 200) {
+        if (status == 503)
+            sb_log_kv(SB_LOG_WARN, "workflow record not readable", "detail", err, NULL);
+        rollback(pg);
+    }
+    return status;
+}
+
+/* Writes the record's new state and commits. The event is already acknowledged: a
+ * failure here leaves the record one action behind (counted, docs/lifecycle.md). */
+static void wf_commit(struct ingest *in, struct sb_pg *pg, const char *id, const char *next,
+                      const struct wf_change *ch)
+{
+    const char *params[8] = {id,           next,         ch->owner,      ch->csat,
+                             ch->category, ch->handling, ch->escalation, ch->dispute};
+    char err[256];
+    PGresult *res;
+    int e = 0;
+
+    res = sb_pg_query(pg, sql_wf_update, 8, params, &e, err, sizeof(err));
+    if (res != NULL) {
+        PQclear(res);
+        if (sb_pg_exec(pg, "COMMIT", err, sizeof(err)) == 0)
+            return;
+    }
+    rollback(pg);
+    sb_log_kv(SB_LOG_ERROR, "action produced but its workflow state not recorded", "ticket_id", id,
+              "state", next, "detail", err, NULL);
+    sb_metric_inc(sb_metrics_counter(
+        in->metrics, "sb_ingest_workflow_unrecorded_total",
+        "Actions acknowledged by Kafka whose workflow state could not be committed", NULL));
+}
+
+/* Answers 409 with the ticket's state and the moves it allows. extra (stolen, may be
+ * NULL) adds members to the error object. */
+static void conflict(struct ingest *in, struct sb_http_resp *resp, const char *state,
+                     const char *code, const char *message, const char *field, json_t *extra)
+{
+    char allowed[1024];
+    json_t *list = json_array(), *err;
+    const char *p = allowed;
+
+    sb_lifecycle_allowed(state, allowed, sizeof(allowed));
+    while (*p) {
+        size_t n = strcspn(p, " ");
+        json_array_append_new(list, json_stringn(p, n));
+        p += n;
+        while (*p == ' ')
+            p++;
+    }
+    err = json_pack("{s:s,s:s,s:s,s:o}", "code", code, "message", message, "state", state,
+                    "allowed", list);
+    json_object_set_new(err, "field", field ? json_string(field) : json_null());
+    if (extra != NULL) {
+        json_object_update(err, extra);
+        json_decref(extra);
+    }
+    ingest_count_rejected(in, "agent", code);
+    sb_http_resp_json(resp, 409, json_pack("{s:o}", "error", err));
+}
+
+static int authorized(const struct principal *who, const struct workflow *wf,
+                      const struct action *a)
+{
+    int r = rank(who->role);
+
+    if (r >= RANK_SUPERVISOR)
+        return 1;
+    if (r == RANK_LEAD)
+        return who->team[0] && strcmp(wf->team, who->team) == 0;
+    if (wf->owner[0] == '\0')
+        return a->unassigned_ok;
+    return strcmp(wf->owner, who->agent_id) == 0;
+}
+
+/* The agents a note @mentions (known agents only, at most 20, sorted) as a new JSON
+ * array, or NULL when it names none or they cannot be looked up. */
+static json_t *mentions(struct sb_pg *pg, const char *text)
+{
+    char list[20 * (AGENT_MAX + 1) + 3], err[256];
+    const char *params[1] = {list};
+    size_t len = 1, n = 0;
+    const char *p = text;
+    PGresult *res;
+    json_t *out = NULL;
+    int e = 0;
+
+    list[0] = '{';
+    while ((p = strchr(p, '@')) != NULL && n < 20) {
+        const char *q = ++p;
+        int word_start =
+            q - 1 == text || strchr(" \t\r\n,;:(", q[-2]) != NULL || (unsigned char)q[-2] >= 0x80;
+        size_t k = 0;
+        while ((q[k] >= 'a' && q[k] <= 'z') || (q[k] >= 'A' && q[k] <= 'Z') ||
+               (q[k] >= '0' && q[k] <= '9') || q[k] == '-' || q[k] == '_' || q[k] == '.')
+            k++;
+        while (k > 0 && q[k - 1] == '.')
+            k--;
+        if (!word_start || k == 0 || k >= AGENT_MAX)
+            continue;
+        if (n > 0)
+            list[len++] = ',';
+        memcpy(list + len, q, k);
+        len += k;
+        n++;
+        p = q + k;
+    }
+    if (n == 0)
+        return NULL;
+    list[len++] = '}';
+    list[len] = '\0';
+    res = sb_pg_query(pg, sql_known_agents, 1, params, &e, err, sizeof(err));
+    if (res == NULL)
+        return NULL;
+    out = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+    PQclear(res);
+    if (out != NULL && json_array_size(out) == 0) {
+        json_decref(out);
+        out = NULL;
+    }
+    return out;
+}
+
+/* The move an action makes in the life cycle ("status:resolved", "claim"…). */
+static void move_of(const struct action *a, json_t *body, char *move, size_t movesz)
+{
+    if (strcmp(a->name, "status") == 0)
+        sb_fmt(move, movesz, "status:%s", json_string_value(json_object_get(body, "status")));
+    else if (strcmp(a->name, "review") == 0)
+        sb_fmt(move, movesz, "review:%s", json_string_value(json_object_get(body, "outcome")));
+    else
+        sb_strlcpy(move, a->name, movesz);
+}
+
+/* Decides an action on a locked record: the next state, what else changes, and what the
+ * event carries besides the body. Returns 0, or answers (403/409) and returns -1. bufs
+ * holds the strings ch points to. */
+static int decide(struct ingest *in, struct sb_http_resp *resp, struct sb_pg *pg,
+                  const struct principal *who, const struct action *a, const struct workflow *wf,
+                  json_t *body, const char **next, struct wf_change *ch, char bufs[3][80])
+{
+    char move[64];
+    const char *status = json_string_value(json_object_get(body, "status"));
+
+    move_of(a, body, move, sizeof(move));
+    *next = sb_lifecycle_next(wf->state, move);
+    if (*next == NULL) {
+        char msg[200];
+        sb_fmt(msg, sizeof(msg), "%s is not allowed while the ticket is %s", move, wf->state);
+        conflict(in, resp, wf->state, "illegal_transition", msg,
+                 status                           ? "status"
+                 : strcmp(a->name, "review") == 0 ? "outcome"
+                                                  : NULL,
+                 NULL);
+        return -1;
+    }
+    if (strcmp(move, "status:reopened") == 0) {
+        int64_t window = sb_config_int(in->cfg, "lifecycle.reopen_window_s");
+        if (wf->since_resolved_s < 0 || wf->since_resolved_s > window) {
+            char msg[200];
+            sb_fmt(msg, sizeof(msg), "a ticket reopens within %lld s of its resolution",
+                   (long long)window);
+            conflict(in, resp, wf->state, "reopen_window_closed", msg, "status", NULL);
+            return -1;
+        }
+    }
+    if (strcmp(move, "status:archived") == 0) {
+        json_t *missing = json_array(), *cat = json_object_get(body, "category");
+        json_t *hm = json_object_get(body, "handling_minutes");
+        if (wf->csat == 0)
+            json_array_append_new(missing, json_string("csat"));
+        if (!json_is_string(cat) && wf->category[0] == '\0')
+            json_array_append_new(missing, json_string("category"));
+        if (!json_is_integer(hm) && wf->handling_minutes < 0)
+            json_array_append_new(missing, json_string("handling_minutes"));
+        if (json_array_size(missing) > 0) {
+            char msg[200] = "archiving needs";
+            size_t i;
+            json_t *m;
+            json_array_foreach(missing, i, m)
+            {
+                size_t len = strlen(msg);
+                sb_fmt(msg + len, sizeof(msg) - len, "%s %s", i ? "," : ":", json_string_value(m));
+            }
+            conflict(in, resp, wf->state, "archive_incomplete", msg,
+                     json_string_value(json_array_get(missing, 0)),
+                     json_pack("{s:o}", "missing", missing));
+            return -1;
+        }
+        json_decref(missing);
+        if (!json_is_string(cat))
+            json_object_set_new(body, "category", json_string(wf->category));
+        if (!json_is_integer(hm))
+            json_object_set_new(body, "handling_minutes", json_integer(wf->handling_minutes));
+        sb_strlcpy(bufs[0], json_string_value(json_object_get(body, "category")), 80);
+        sb_fmt(bufs[1], 80, "%lld",
+               (long long)json_integer_value(json_object_get(body, "handling_minutes")));
+        ch->category = bufs[0];
+        ch->handling = bufs[1];
+    }
+    if (status != NULL)
+        json_object_set_new(body, "from", json_string(wf->state));
+    if (strcmp(a->name, "claim") == 0 && who->agent_id[0])
+        ch->owner = who->agent_id;
+    if (strcmp(a->name, "transfer") == 0) {
+        json_t *to = json_object_get(body, "to_agent");
+        ch->owner = json_is_string(to) ? json_string_value(to) : "";
+        if (wf->owner[0] != '\0')
+            json_object_set_new(body, "from_agent", json_string(wf->owner));
+    }
+    if (strcmp(a->name, "csat") == 0) {
+        sb_fmt(bufs[2], 80, "%lld", (long long)json_integer_value(json_object_get(body, "score")));
+        ch->csat = bufs[2];
+    }
+    if (strcmp(a->name, "card") == 0 && json_is_string(json_object_get(body, "category")))
+        ch->category = json_string_value(json_object_get(body, "category"));
+    if (strcmp(a->name, "notes") == 0) {
+        json_t *m = mentions(pg, json_string_value(json_object_get(body, "text")));
+        if (m != NULL)
+            json_object_set_new(body, "mentions", m);
+    }
+    if (strcmp(a->name, "escalate") == 0) {
+        /* Three levels (SPEC §3): the agent escalates to the lead, the lead to the
+         * supervisor; a level is never skipped. */
+        const char *level = json_string_value(json_object_get(body, "level"));
+        int to_sup = strcmp(level, "supervisor") == 0;
+        if (to_sup && rank(who->role) < RANK_LEAD) {
+            ingest_error(in, resp, "agent", 403, "forbidden",
+                         "the lead escalates to the supervisor", "level");
+            return -1;
+        }
+        if (strcmp(wf->escalation, to_sup ? "lead" : "") != 0) {
+            conflict(
+                in, resp, wf->state, "escalation_order",
+                wf->escalation[0] == '\0' ? "the first escalation goes to the lead"
+                                          : "already escalated to this level or above",
+                "level",
+                json_pack("{s:s?}", "escalation_level", wf->escalation[0] ? wf->escalation : NULL));
+            return -1;
+        }
+        json_object_set_new(body, "from_level",
+                            json_string(wf->escalation[0] ? wf->escalation : "agent"));
+        ch->escalation = level;
+    }
+    if (strcmp(a->name, "dispute") == 0)
+        ch->dispute = "open";
+    if (strcmp(a->name, "priority") == 0 && wf->since_disputed_s >= 0) {
+        /* A supervisor's override answering an agent's dispute: its review time. */
+        int64_t window = sb_config_int(in->cfg, "lifecycle.dispute_review_s");
+        json_object_set_new(body, "dispute",
+                            json_pack("{s:I,s:b}", "review_s", (json_int_t)wf->since_disputed_s,
+                                      "within_review", wf->since_disputed_s <= window));
+        ch->dispute = "close";
+    }
+    return 0;
 }
 
 int ingest_action(struct ingest *in, const struct sb_http_req *req, struct sb_http_resp *resp)
 {
     struct principal who;
-    char id[80], field[96] = "", errstr[256] = "";
-    const char *tail = NULL;
+    struct workflow wf;
+    struct wf_change ch = {0};
+    char id[80], field[96] = "", errstr[256] = "", bufs[3][80];
+    const char *tail = NULL, *next = NULL;
     const struct action *a = NULL;
+    struct sb_pg *pg;
     json_t *body;
     int auth, status;
 
@@ -464,16 +883,9 @@ int ingest_action(struct ingest *in, const struct sb_http_req *req, struct sb_ht
         ingest_error(in, resp, "agent", 404, "not_found", "no such endpoint", "path");
         return 0;
     }
-    status = authorize_ticket(in, &who, id, a);
-    if (status != 200) {
-        ingest_error(in, resp, "agent", status,
-                     status == 403   ? "forbidden"
-                     : status == 404 ? "not_found"
-                                     : "unavailable",
-                     status == 403   ? "this role may not act on this ticket"
-                     : status == 404 ? "no such ticket"
-                                     : "cannot check the ticket now",
-                     status == 404 ? "ticket_id" : NULL);
+    if (rank(who.role) < a->min_rank) {
+        ingest_error(in, resp, "agent", 403, "forbidden", "this role may not take this action",
+                     NULL);
         return 0;
     }
     body = parse_json(in, req, resp, a->check == check_claim);
@@ -485,8 +897,38 @@ int ingest_action(struct ingest *in, const struct sb_http_req *req, struct sb_ht
         ingest_error(in, resp, "agent", 400, "invalid", errstr, field);
         return 0;
     }
+    pg = ingest_pg(in);
+    status = pg != NULL ? wf_lock(pg, id, &wf) : 503;
+    if (status != 200) {
+        json_decref(body);
+        ingest_error(in, resp, "agent", status, status == 404 ? "not_found" : "unavailable",
+                     status == 404 ? "no such ticket" : "cannot check the ticket now",
+                     status == 404 ? "ticket_id" : NULL);
+        if (status == 503)
+            sb_http_resp_header(resp, "Retry-After", "5");
+        return 0;
+    }
+    if (!authorized(&who, &wf, a)) {
+        rollback(pg);
+        json_decref(body);
+        ingest_error(in, resp, "agent", 403, "forbidden", "this role may not act on this ticket",
+                     NULL);
+        return 0;
+    }
+    if (decide(in, resp, pg, &who, a, &wf, body, &next, &ch, bufs) != 0) {
+        rollback(pg);
+        json_decref(body);
+        return 0;
+    }
     json_object_set_new(body, "ticket_id", json_string(id));
     json_object_set_new(body, "actor",
                         json_pack("{s:s,s:s}", "role", who.role, "agent_id", who.agent_id));
-    return produce(in, resp, SB_TOPIC_ACTIVITY, id, a->type, id, body, "agent");
+    /* The row stays locked until the event is acknowledged: a concurrent action on the
+     * same ticket waits and then sees this one's state. */
+    if (produce(in, resp, SB_TOPIC_ACTIVITY, id, a->type, id, body, "agent") != 0) {
+        rollback(pg);
+        return 0;
+    }
+    wf_commit(in, pg, id, next, &ch);
+    return 0;
 }

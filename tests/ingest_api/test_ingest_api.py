@@ -318,7 +318,10 @@ class IngestApi(unittest.TestCase):
         self.assert_refused(*act(None, "replies", {"body": "x"})[:2], 401, "Authorization")
         self.assert_refused(*act("sbt_" + "0" * 64, "replies", {"body": "x"})[:2], 401)
         self.assert_refused(*act(owner, "review", {"outcome": "approved"})[:2], 403)
-        self.assertEqual(act(lead, "review", {"outcome": "sent_back", "reason": "金额未确认"})[0], 202)
+        # Review is of a ticket in review only (docs/lifecycle.md): this one is in progress.
+        st, b, _ = act(lead, "review", {"outcome": "sent_back", "reason": "金额未确认"})
+        self.assertEqual(st, 409, b)
+        self.assertIn("status:resolved", b["error"]["allowed"])
         self.assert_refused(*act(foreign_lead, "review", {"outcome": "approved"})[:2], 403)
         self.assert_refused(*act(lead, "review", {"outcome": "sent_back"})[:2], 400, "reason")
         self.assert_refused(*act(owner, "priority", {"band": "P1", "reason": "x"})[:2], 403)
@@ -336,9 +339,9 @@ class IngestApi(unittest.TestCase):
                             "colour")
         st, b, _ = h.request(self.ingest.url("/v1/tickets/%s/claim" % tid), b"",
                              {"Authorization": "Bearer " + owner})
-        self.assertEqual(st, 202, b)  # claim needs no body
-        [ev] = h.wait_events("sb.activity.v1", lambda e: e.get("event_id") == b["event_id"])
-        self.assert_valid(ev)
+        # Claim needs no body; a ticket in progress is claimed already.
+        self.assertEqual(st, 409, b)
+        self.assertEqual(b["error"]["state"], "in_progress")
         self.assert_refused(*act(owner, "replies", {"body": "x"},
                                  "/v1/tickets/T-none-%s/replies" % RUN)[:2], 404)
         st, b, _ = act(owner, None, {"status": "available", "capacities": {"chat": 3}},
