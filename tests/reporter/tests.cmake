@@ -9,3 +9,6 @@ sb_add_script_test(NAME itest_reporter_bi
 sb_add_script_test(NAME itest_reporter_api
     COMMAND ${SB_PYTHON3_REPORTER} ${CMAKE_CURRENT_LIST_DIR}/test_api.py
     LABEL integration TIMEOUT 300 LOCK stage_services)
+sb_add_script_test(NAME itest_reporter_staffing
+    COMMAND ${SB_PYTHON3_REPORTER} ${CMAKE_CURRENT_LIST_DIR}/test_staffing.py
+    LABEL integration TIMEOUT 300 LOCK stage_services)
