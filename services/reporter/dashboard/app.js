@@ -1,7 +1,8 @@
 // The live dashboard of sb-reporter: polls the read API (docs/api.md) every few seconds
 // with the bearer token the manager entered (kept in this browser's localStorage, or
-// given once as #token=... in the address) and shows today's figures against the SPEC
-// targets, the queues, the SLA clocks at risk, the agents, arrivals per hour and the week.
+// given once as #token=... in the address, with &day=YYYY-MM-DD for another day than
+// today) and shows the day's figures against the SPEC targets, the queues, the SLA clocks
+// at risk, the agents, arrivals per hour and the week.
 "use strict";
 
 const API = "/api/v1";
@@ -198,6 +199,8 @@ function showLogin(msg) {
 
 document.addEventListener("DOMContentLoaded", () => {
   const m = /token=([^&]+)/.exec(location.hash);
+  const d = /day=(\d{4}-\d{2}-\d{2})/.exec(location.hash);
+  if (d) $("#day").value = d[1];
   if (m) {
     token = decodeURIComponent(m[1]);
     localStorage.setItem("sb_token", token);
