@@ -66,6 +66,9 @@ BEGIN
                 coalesce((p ->> 'received_at')::timestamptz, at), at, 1,
                 coalesce((p ->> 'received_at')::timestamptz, at))
         ON CONFLICT (id) DO UPDATE SET
+            -- the row may come first from another topic's event (0005): fill it in
+            customer_no = coalesce(k.customer_no, excluded.customer_no),
+            channel = coalesce(k.channel, excluded.channel),
             contacts = k.contacts + 1,
             last_contact_at = greatest(k.last_contact_at, excluded.last_contact_at),
             created_at = least(k.created_at, excluded.created_at),

@@ -716,10 +716,11 @@ static void move_of(const struct action *a, json_t *body, char *move, size_t mov
 
 /* Decides an action on a locked record: the next state, what else changes, and what the
  * event carries besides the body. Returns 0, or answers (403/409) and returns -1. bufs
- * holds the strings ch points to. */
+ * holds the strings ch points to: the body goes to the event before the record is
+ * written, so ch never points into it. */
 static int decide(struct ingest *in, struct sb_http_resp *resp, struct sb_pg *pg,
                   const struct principal *who, const struct action *a, const struct workflow *wf,
-                  json_t *body, const char **next, struct wf_change *ch, char bufs[3][80])
+                  json_t *body, const char **next, struct wf_change *ch, char bufs[5][80])
 {
     char move[64];
     const char *status = json_string_value(json_object_get(body, "status"));
@@ -786,7 +787,8 @@ static int decide(struct ingest *in, struct sb_http_resp *resp, struct sb_pg *pg
         ch->owner = who->agent_id;
     if (strcmp(a->name, "transfer") == 0) {
         json_t *to = json_object_get(body, "to_agent");
-        ch->owner = json_is_string(to) ? json_string_value(to) : "";
+        sb_strlcpy(bufs[3], json_is_string(to) ? json_string_value(to) : "", 80);
+        ch->owner = bufs[3];
         if (wf->owner[0] != '\0')
             json_object_set_new(body, "from_agent", json_string(wf->owner));
     }
@@ -794,8 +796,10 @@ static int decide(struct ingest *in, struct sb_http_resp *resp, struct sb_pg *pg
         sb_fmt(bufs[2], 80, "%lld", (long long)json_integer_value(json_object_get(body, "score")));
         ch->csat = bufs[2];
     }
-    if (strcmp(a->name, "card") == 0 && json_is_string(json_object_get(body, "category")))
-        ch->category = json_string_value(json_object_get(body, "category"));
+    if (strcmp(a->name, "card") == 0 && json_is_string(json_object_get(body, "category"))) {
+        sb_strlcpy(bufs[0], json_string_value(json_object_get(body, "category")), 80);
+        ch->category = bufs[0];
+    }
     if (strcmp(a->name, "notes") == 0) {
         json_t *m = mentions(pg, json_string_value(json_object_get(body, "text")));
         if (m != NULL)
@@ -822,7 +826,8 @@ static int decide(struct ingest *in, struct sb_http_resp *resp, struct sb_pg *pg
         }
         json_object_set_new(body, "from_level",
                             json_string(wf->escalation[0] ? wf->escalation : "agent"));
-        ch->escalation = level;
+        sb_strlcpy(bufs[4], level, 80);
+        ch->escalation = bufs[4];
     }
     if (strcmp(a->name, "dispute") == 0)
         ch->dispute = "open";
@@ -842,7 +847,7 @@ int ingest_action(struct ingest *in, const struct sb_http_req *req, struct sb_ht
     struct principal who;
     struct workflow wf;
     struct wf_change ch = {0};
-    char id[80], field[96] = "", errstr[256] = "", bufs[3][80];
+    char id[80], field[96] = "", errstr[256] = "", bufs[5][80];
     const char *tail = NULL, *next = NULL;
     const struct action *a = NULL;
     struct sb_pg *pg;
