@@ -9,6 +9,8 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
+import time
 import unittest
 import uuid
 
@@ -17,11 +19,46 @@ sys.path.insert(0, HERE)
 from test_projection import Service, example, wait_for  # noqa: E402
 from test_triage_stack import contact, produce, uuid7  # noqa: E402
 import harness  # noqa: E402
+import test_projection  # noqa: E402
 
 RUN = uuid.uuid4().hex[:8]
 # A day of its own, far in the past, so that no other test's tickets fall on it.
 DAY = datetime.date(2001, 1, 1) + datetime.timedelta(days=int(RUN, 16) % 5000)
 AGENT = "a-bi-%s" % RUN
+
+
+# Topics of this run only: on the shared topics the running stack's services (triage,
+# router, simulated agents) would act on the scripted tickets and change their figures.
+TOPICS = {t: "sb.test.%s.%s" % (RUN, t.split(".")[1])
+          for t in ("sb.contacts.v1", "sb.routing.v1", "sb.activity.v1", "sb.presence.v1",
+                    "sb.sla.v1")}
+
+
+def private_topics():
+    """Creates this run's topics; returns the SB_TOPICS value of a reporter reading them."""
+    spec = {"version": 1, "defaults": {"partitions": 3, "replication_factor": 1,
+                                       "retention_ms": 3600000, "cleanup_policy": "delete",
+                                       "config": {}},
+            "topics": [{"name": n, "key": "test", "events": []} for n in TOPICS.values()]}
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(spec, f)
+    try:
+        harness.sbctl("topics", "create", "--file", f.name)
+    finally:
+        os.unlink(f.name)
+    # The group's first start at the end of every topic (harness.StageService), once the
+    # new topics have their leaders.
+    group = "sb-reporter-test-%s" % test_projection.RUN
+    deadline = time.time() + 60
+    while group not in harness.StageService.started_groups:
+        try:
+            harness.sbctl("offsets", group, "--to", "end")
+            harness.StageService.started_groups.add(group)
+        except subprocess.CalledProcessError:
+            if time.time() > deadline:
+                raise
+            time.sleep(0.5)
+    return ",".join(TOPICS.values())
 
 
 def at(hms):
@@ -49,7 +86,7 @@ def bi(sql):
 class BiViewsTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.reporter = Service("sb-reporter")
+        cls.reporter = Service("sb-reporter", SB_TOPICS=private_topics())
         t = {i: "T-bi-%s-%d" % (RUN, i) for i in range(1, 6)}
         cls.t = t
         cust = "BI%s" % RUN
@@ -101,7 +138,7 @@ class BiViewsTest(unittest.TestCase):
                                             target_at=at("10:01:00"), late_ms=1)))
         cls.events = msgs
         for topic, key, e in msgs:
-            produce(topic, [(key, e)])
+            produce(TOPICS[topic], [(key, e)])
         ids = ",".join("'%s'" % e["event_id"] for _, _, e in msgs)
         n = str(len(msgs))
         got = wait_for("SELECT count(*) FROM ticket_events WHERE event_id IN (%s)" % ids, n, 60)

@@ -5,19 +5,15 @@ the customer for 20 minutes), through the real sb-reporter into PostgreSQL, read
 from schema bi as the read-only BI role. The Erlang C figures are recomputed here from
 the textbook formula."""
 import datetime
-import json
 import math
 import os
-import subprocess
 import sys
-import tempfile
-import time
 import unittest
 import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from test_bi import bi  # noqa: E402
+from test_bi import TOPICS, bi, private_topics  # noqa: E402
 from test_projection import Service, example, wait_for  # noqa: E402
 from test_triage_stack import contact, produce, uuid7  # noqa: E402
 import harness  # noqa: E402
@@ -40,39 +36,6 @@ def free_day():
 
 
 DAY = free_day()
-# Topics of this run only: on the shared topics the running stack's services (triage,
-# router, simulated agents) would act on the scripted tickets and change their figures.
-TOPICS = {t: "sb.test.%s.%s" % (RUN, t.split(".")[1])
-          for t in ("sb.contacts.v1", "sb.routing.v1", "sb.activity.v1", "sb.presence.v1")}
-
-
-def private_topics():
-    """Creates this run's topics; returns the SB_TOPICS value of a reporter reading them."""
-    spec = {"version": 1, "defaults": {"partitions": 3, "replication_factor": 1,
-                                       "retention_ms": 3600000, "cleanup_policy": "delete",
-                                       "config": {}},
-            "topics": [{"name": n, "key": "test", "events": []} for n in TOPICS.values()]}
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-        json.dump(spec, f)
-    try:
-        harness.sbctl("topics", "create", "--file", f.name)
-    finally:
-        os.unlink(f.name)
-    # The group's first start at the end of every topic (harness.StageService), once the
-    # new topics have their leaders.
-    group = "sb-reporter-test-%s" % RUN
-    deadline = time.time() + 60
-    while group not in harness.StageService.started_groups:
-        try:
-            harness.sbctl("offsets", group, "--to", "end")
-            harness.StageService.started_groups.add(group)
-        except subprocess.CalledProcessError:
-            if time.time() > deadline:
-                raise
-            time.sleep(0.5)
-    return ",".join(TOPICS.values())
-
-
 def at(hms):
     return "%sT%s.000Z" % (DAY.isoformat(), hms)
 
