@@ -7,6 +7,8 @@
 #   stack.sh up      start what is not running, wait until each answers (idempotent)
 #   stack.sh down    stop exactly what up started (pid files); no process is left behind
 #   stack.sh status  one line per component; exit 0 only when all three are up
+#   stack.sh stop COMPONENT    stop one of postgresql, redis, kafka (fault drills, tests)
+#   stack.sh start COMPONENT   start it again and wait until it answers (as up does)
 # Logs: .sb-local/pg/postgresql.log, .sb-local/redis/redis.log, .sb-local/kafka/kafka.log
 # (JVM output in .sb-local/kafka/kafka.out). Kafka's cluster id: .sb-local/kafka/cluster.id.
 set -euo pipefail
@@ -427,14 +429,35 @@ cmd_status() {
     return "$ok"
 }
 
+# One component (postgresql|redis|kafka): the fault tests stop one and start it again.
+cmd_one() {
+    local verb="$1" comp="${2:-}"
+    case "$comp" in
+    postgresql | redis | kafka) ;;
+    *) die "usage: $0 $verb postgresql|redis|kafka" ;;
+    esac
+    lock
+    pg_pick_user
+    if [[ "$verb" == start ]]; then
+        pg_prepare_dir
+    elif [[ -L "$state/pg" ]]; then
+        pg_dir="$(readlink "$state/pg")"
+    fi
+    case "$comp" in
+    postgresql) comp=pg ;;
+    esac
+    "${comp}_$([[ "$verb" == start ]] && echo up || echo down)"
+}
+
 PGBIN="$(pg_bin)" || die "PostgreSQL server binaries not found: run deploy/setup.sh"
 
 case "${1:-}" in
 up) cmd_up ;;
 down) cmd_down ;;
 status) cmd_status ;;
+start | stop) cmd_one "$1" "${2:-}" ;;
 *)
-    echo "usage: $0 up|down|status" >&2
+    echo "usage: $0 up|down|status|start COMPONENT|stop COMPONENT" >&2
     exit 2
     ;;
 esac

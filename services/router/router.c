@@ -1375,11 +1375,18 @@ static enum sb_stage_result offer_accept(struct router *r, struct rt_ticket *t, 
     if (rep == NULL)
         return SB_STAGE_RETRY;
     if (rep->type == REDIS_REPLY_INTEGER && rep->integer == 1) {
-        if (t->state != RT_ACCEPTED)
+        /* The assignment is announced once: when the offer becomes accepted, and again
+         * only for a claim (a replayed claim derives the same event id). A reply or a
+         * status change on a ticket already accepted is work on it, not a new
+         * assignment: announcing it again made every reply a second ticket.assigned. */
+        int first = t->state != RT_ACCEPTED;
+        if (first)
             sb_metric_inc(r->m_accepts);
         t->state = RT_ACCEPTED;
-        t->accepted_ms = ev->occurred_ms;
-        emit_assigned(r, t, ev->occurred_ms);
+        if (first || strcmp(ev->type, "ticket.claimed") == 0) {
+            t->accepted_ms = ev->occurred_ms;
+            emit_assigned(r, t, ev->occurred_ms);
+        }
         if (t->cust[0] && remember > 0) {
             redisReply *x = sb_redis_cmdf(r->redis, "SET %slast:%s %s EX %lld", r->prefix, t->cust,
                                           agent, (long long)remember);
