@@ -193,8 +193,9 @@ class StageService:
             sbctl("offsets", group, "--to", "end")
             StageService.started_groups.add(group)
         self.log = tempfile.NamedTemporaryFile(prefix=program + "-", suffix=".log", delete=False)
+        # A free port for a stage that also serves HTTP (the reporter's read API).
         e = dict(os.environ, SB_ADMIN_PORT=str(self.admin), SB_LOG_LEVEL="info",
-                 SB_KAFKA_GROUP=group)
+                 SB_KAFKA_GROUP=group, SB_HTTP_PORT=str(free_port()))
         e.update({k: str(v) for k, v in env.items()})
         self.proc = subprocess.Popen([os.path.join(BIN, program)], env=e, stdout=self.log,
                                      stderr=self.log, cwd=ROOT)

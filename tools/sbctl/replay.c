@@ -26,23 +26,25 @@
 #define REPLAY_TIMEOUT_MS 15000
 #define REPLAY_BATCH 1000
 #define REPLAY_IDLE_MS 30000
+#define REPLAY_MAX_TOPICS 32
 
-static const char *const topics[] = {SB_TOPIC_CONTACTS, SB_TOPIC_TICKETS,  SB_TOPIC_ROUTING,
-                                     SB_TOPIC_ACTIVITY, SB_TOPIC_PRESENCE, SB_TOPIC_SLA,
-                                     SB_TOPIC_DLQ};
+static const char *const default_topics[] = {SB_TOPIC_CONTACTS, SB_TOPIC_TICKETS,  SB_TOPIC_ROUTING,
+                                             SB_TOPIC_ACTIVITY, SB_TOPIC_PRESENCE, SB_TOPIC_SLA,
+                                             SB_TOPIC_DLQ};
 static const char *const tables[] = {"tickets",        "ticket_events", "incidents",
                                      "agent_presence", "dlq_entries",   "projection_errors"};
 
 static void usage(FILE *out)
 {
-    fprintf(out, "Usage: sbctl replay [--schema NAME] [--since TIME]\n"
+    fprintf(out, "Usage: sbctl replay [--schema NAME] [--since TIME] [--topic TOPIC]...\n"
                  "\n"
                  "Rebuilds the reporter's projection (tickets, ticket_events, incidents,\n"
                  "agent_presence, dlq_entries, projection_errors) in schema NAME (default\n"
                  "replay; dropped and created afresh) from every topic, read from the start or\n"
                  "from the first message at or after TIME (RFC 3339) up to the end the topics\n"
-                 "have when the command starts. Prints the messages read and the rows of each\n"
-                 "table. The live projection is not touched.\n");
+                 "have when the command starts (--topic: these topics instead of the seven the\n"
+                 "reporter reads). Prints the messages read and the rows of each table. The\n"
+                 "live projection is not touched.\n");
 }
 
 static int valid_schema(const char *s)
@@ -130,6 +132,7 @@ fail:
  * partition's opaque as an integer). Returns the partitions that hold something to read,
  * or NULL after one line on stderr. */
 static rd_kafka_topic_partition_list_t *ranges(rd_kafka_t *rk, const struct sbctl *ctl,
+                                               const char *const *topics, size_t ntopics,
                                                int64_t since_ms, long long *total)
 {
     const struct rd_kafka_metadata *md = NULL;
@@ -143,7 +146,7 @@ static rd_kafka_topic_partition_list_t *ranges(rd_kafka_t *rk, const struct sbct
         return NULL;
     }
     for (int t = 0; t < md->topic_cnt; t++) {
-        for (size_t i = 0; i < sizeof(topics) / sizeof(topics[0]); i++) {
+        for (size_t i = 0; i < ntopics; i++) {
             if (strcmp(md->topics[t].topic, topics[i]) != 0)
                 continue;
             for (int p = 0; p < md->topics[t].partition_cnt; p++)
@@ -295,7 +298,8 @@ static void print_counts(struct sb_pg *pg, const char *schema)
 
 int sbctl_replay(struct sbctl *ctl, int argc, char **argv)
 {
-    const char *schema = "replay", *since = NULL;
+    const char *schema = "replay", *since = NULL, *topics[REPLAY_MAX_TOPICS];
+    size_t ntopics = 0;
     int64_t since_ms = 0;
     long long total = 0, read = 0, fresh = 0, skipped = 0;
     struct sb_pg *admin = NULL, *pg = NULL;
@@ -312,6 +316,8 @@ int sbctl_replay(struct sbctl *ctl, int argc, char **argv)
             schema = argv[++i];
         else if (strcmp(argv[i], "--since") == 0 && i + 1 < argc)
             since = argv[++i];
+        else if (strcmp(argv[i], "--topic") == 0 && i + 1 < argc && ntopics < REPLAY_MAX_TOPICS)
+            topics[ntopics++] = argv[++i];
         else {
             fprintf(stderr, "sbctl replay: unexpected argument %s\n", argv[i]);
             usage(stderr);
@@ -331,7 +337,9 @@ int sbctl_replay(struct sbctl *ctl, int argc, char **argv)
     }
     if ((admin = sbctl_pg(ctl)) == NULL || fresh_schema(admin, schema) != 0 ||
         (pg = schema_pg(ctl, schema)) == NULL || (rk = reader(ctl)) == NULL ||
-        (todo = ranges(rk, ctl, since_ms, &total)) == NULL)
+        (todo = ranges(rk, ctl, ntopics ? topics : default_topics,
+                       ntopics ? ntopics : sizeof(default_topics) / sizeof(default_topics[0]),
+                       since_ms, &total)) == NULL)
         goto done;
     if (todo->cnt > 0 && replay(rk, todo, pg, &read, &fresh, &skipped) != 0)
         goto done;
