@@ -5,12 +5,8 @@ events out of order across topics, redelivered duplicates, an undecodable messag
 projected live, then replayed; the checksums of the tickets, their events, the incident
 and the agent's presence are the same in both."""
 import datetime
-import json
 import os
-import subprocess
 import sys
-import tempfile
-import time
 import unittest
 import uuid
 
@@ -32,29 +28,10 @@ TOPICS = {t: "sb.test.%s.%s" % (RUN, t.split(".")[1])
 
 
 def private_topics():
-    """Creates this run's topics and starts the reporter's group at their end; returns the
-    SB_TOPICS value of a reporter reading them."""
-    spec = {"version": 1, "defaults": {"partitions": 3, "replication_factor": 1,
-                                       "retention_ms": 3600000, "cleanup_policy": "delete",
-                                       "config": {}},
-            "topics": [{"name": n, "key": "test", "events": []} for n in TOPICS.values()]}
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-        json.dump(spec, f)
-    try:
-        harness.sbctl("topics", "create", "--file", f.name)
-    finally:
-        os.unlink(f.name)
-    group = "sb-reporter-test-%s" % RUN
-    deadline = time.time() + 60
-    while group not in harness.StageService.started_groups:
-        try:  # the new topics need their leaders first
-            harness.sbctl("offsets", group, "--to", "end")
-            harness.StageService.started_groups.add(group)
-        except subprocess.CalledProcessError:
-            if time.time() > deadline:
-                raise
-            time.sleep(0.5)
+    """Creates this run's topics; returns the SB_TOPICS value of a reporter reading them."""
+    harness.create_topics(TOPICS.values(), "sb-reporter-test-%s" % RUN)
     return ",".join(TOPICS.values())
+
 
 # Row checksums: every column but the ones set by the database clock on arrival.
 TICKETS = "SELECT md5(string_agg(t::text, '|' ORDER BY t.id)) FROM %s.tickets t WHERE id LIKE '{p}%%'"

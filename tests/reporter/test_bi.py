@@ -9,7 +9,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 import unittest
 import uuid
@@ -36,28 +35,7 @@ TOPICS = {t: "sb.test.%s.%s" % (RUN, t.split(".")[1])
 
 def private_topics():
     """Creates this run's topics; returns the SB_TOPICS value of a reporter reading them."""
-    spec = {"version": 1, "defaults": {"partitions": 3, "replication_factor": 1,
-                                       "retention_ms": 3600000, "cleanup_policy": "delete",
-                                       "config": {}},
-            "topics": [{"name": n, "key": "test", "events": []} for n in TOPICS.values()]}
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-        json.dump(spec, f)
-    try:
-        harness.sbctl("topics", "create", "--file", f.name)
-    finally:
-        os.unlink(f.name)
-    # The group's first start at the end of every topic (harness.StageService), once the
-    # new topics have their leaders.
-    group = "sb-reporter-test-%s" % test_projection.RUN
-    deadline = time.time() + 60
-    while group not in harness.StageService.started_groups:
-        try:
-            harness.sbctl("offsets", group, "--to", "end")
-            harness.StageService.started_groups.add(group)
-        except subprocess.CalledProcessError:
-            if time.time() > deadline:
-                raise
-            time.sleep(0.5)
+    harness.create_topics(TOPICS.values(), "sb-reporter-test-%s" % test_projection.RUN)
     return ",".join(TOPICS.values())
 
 
