@@ -42,7 +42,7 @@ READERS = {
 # SLA targets of seconds, so that clocks are met and breached within a run. An untouched
 # breach escalates again after 3 s (lead, then supervisor).
 POLICIES = [
-    {"kind": "band", "band": "P1", "first_response_s": 9, "resolution_s": 41,
+    {"kind": "band", "band": "P1", "first_response_s": 7, "resolution_s": 41,
      "warn_fractions": [0.5, 0.8]},
     {"kind": "band", "band": "P2", "first_response_s": 9, "resolution_s": 43,
      "warn_fractions": [0.5, 0.8]},
@@ -54,7 +54,7 @@ POLICIES = [
 # The targets above (seconds) are unusual on purpose: an sla.started with another target
 # comes from an SLA watcher outside this run (another group reading the same topics on a
 # shared stack); the SLA checks leave such tickets out and say how many.
-OUR_TARGETS = {"first_response": {9, 11, 13}, "resolution": {41, 43, 47, 53}}
+OUR_TARGETS = {"first_response": {7, 9, 11, 13}, "resolution": {41, 43, 47, 53}}
 # Capacity of a simulated agent per intake channel (sb-loadgen's presence: phone 1,
 # chat 3, email 10, social 5; web/api go to the form channel, which it leaves unset).
 CAPACITY = {"phone": 1, "chat": 3, "wechat": 3, "email": 10, "social": 5}
@@ -443,9 +443,12 @@ def foreign_sla(evs):
 
 
 def sla_step(e):
+    """What an SLA event is a step of (the same step under two event ids is a duplicate).
+    A re-target to another band is a step of its own even when the deadline is the same."""
     p = e["payload"]
     return (e["ticket_id"], e["type"], p.get("kind"), p.get("state"), p.get("fraction"),
-            p.get("level"), p.get("target_at"), p.get("due_at"))
+            p.get("level"), p.get("target_at"), p.get("due_at"),
+            p.get("band") if e["type"] == "sla.started" else None)
 
 
 def check(summary, contacts, tickets, evs):

@@ -5,3 +5,15 @@ find_program(SB_PYTHON3_CHAOS NAMES python3 PATHS /usr/bin NO_DEFAULT_PATH)
 sb_add_script_test(NAME itest_chaos_kill
     COMMAND ${SB_PYTHON3_CHAOS} ${CMAKE_CURRENT_LIST_DIR}/test_kill.py
     LABEL integration TIMEOUT 600 LOCK stage_services)
+foreach(scn kafka:KafkaOutageTest postgres:PostgresRestartTest redis:RedisLossTest
+        poison:PoisonTest scaleout:ScaleOutTest)
+    string(REPLACE ":" ";" scn "${scn}")
+    list(GET scn 0 name)
+    list(GET scn 1 class)
+    sb_add_script_test(NAME itest_chaos_${name}
+        COMMAND ${SB_PYTHON3_CHAOS} ${CMAKE_CURRENT_LIST_DIR}/test_faults.py ${class}
+        LABEL integration TIMEOUT 600 LOCK stage_services)
+endforeach()
+# Stopping a component of the stack affects every test running beside it.
+set_tests_properties(itest_chaos_kafka itest_chaos_postgres itest_chaos_redis
+    PROPERTIES RUN_SERIAL TRUE)
