@@ -53,6 +53,9 @@ static const struct sb_config_def router_defs[] = {
      "prefix of the wait estimates per intake channel that ingest reads"},
     {"eta.aht_s", "SB_ROUTER_ETA_AHT_S", SB_CFG_DOUBLE, "300", 1, 86400, 0,
      "initial average handle time (seconds) of the Erlang C estimates; then learnt"},
+    {"tickets.done_remember_s", "SB_ROUTER_DONE_REMEMBER_S", SB_CFG_INT, "604800", 60, 31536000, 0,
+     "how long a resolved or merged ticket is remembered in Redis, so that its ticket.triaged "
+     "read again (a restart, a group moved back) does not route it a second time"},
     {"ticket_prefix", "SB_ROUTER_TICKET_PREFIX", SB_CFG_STRING, "", 0, -1, 0,
      "route only tickets whose id starts with this (\"\": all)"},
     {"agent_prefix", "SB_ROUTER_AGENT_PREFIX", SB_CFG_STRING, "", 0, -1, 0,

@@ -38,6 +38,8 @@ static const char lua_reserve[] =
     "local cur = redis.call('HMGET', rk, 'agent', 'offer_id', 'state', 'offer_ms', "
     "'expires_ms')\n"
     "if cur[1] then return {0, cur[1], cur[2], cur[3], cur[4], cur[5]} end\n"
+    "if redis.call('EXISTS', p..'live') == 0 or redis.call('EXISTS', p..'restoring') == 1 "
+    "then return {-3, 'restoring'} end\n"
     "local a = redis.call('HMGET', p..'agent:'..ARGV[3], 'status', 'caps', 'rcaps')\n"
     "if ARGV[8] == '1' and a[1] ~= 'available' then return {-1, a[1] or 'unknown'} end\n"
     "local caps = a[2] or a[3]\n"
@@ -64,12 +66,28 @@ static const char lua_release[] =
     "redis.call('DEL', rk)\n"
     "return 1\n";
 
-/* ARGV: prefix, ticket, agent, ms. 1 accepted (or already), 0 not offered to agent. */
+/* ARGV: prefix, ticket, agent, ms. 1 accepted (or already), 0 not offered to agent, -3
+ * Redis lost the router's state and it is not restored yet. */
 static const char lua_accept[] = "local rk = ARGV[1]..'resv:'..ARGV[2]\n"
+                                 "if redis.call('EXISTS', ARGV[1]..'live') == 0 or "
+                                 "redis.call('EXISTS', ARGV[1]..'restoring') == 1 then "
+                                 "return -3 end\n"
                                  "if redis.call('HGET', rk, 'agent') ~= ARGV[3] then return 0 end\n"
                                  "redis.call('HSET', rk, 'state', 'accepted', 'accepted_ms', "
                                  "ARGV[4])\n"
                                  "return 1\n";
+
+/* ARGV: prefix, ticket, agent, channel, offer_id, state, offer_ms, expires_ms. Writes back
+ * a reservation this instance holds after Redis lost it (no capacity check: it exists
+ * already, the agent holds the ticket). 1 restored, 0 present. */
+static const char lua_restore[] =
+    "local p = ARGV[1]\n"
+    "local rk = p..'resv:'..ARGV[2]\n"
+    "if redis.call('EXISTS', rk) == 1 then return 0 end\n"
+    "redis.call('HINCRBY', p..'load:'..ARGV[3], ARGV[4], 1)\n"
+    "redis.call('HSET', rk, 'agent', ARGV[3], 'channel', ARGV[4], 'offer_id', ARGV[5], "
+    "'state', ARGV[6], 'offer_ms', ARGV[7], 'expires_ms', ARGV[8])\n"
+    "return 1\n";
 
 /* ------------------------------------------------------------------ small helpers */
 
@@ -291,12 +309,12 @@ int router_flush(void *ctx)
         size_t n = r->nwr * 2;
         int *argcs = sb_calloc(n, sizeof(int));
         const char ***argvs = sb_calloc(n, sizeof(*argvs));
-        const char **store = sb_calloc(n * 4, sizeof(char *));
+        const char **store = sb_calloc(n * 8, sizeof(char *));
         char **owned = sb_calloc(n * 2, sizeof(char *));
         redisReply **rep = sb_calloc(n, sizeof(*rep));
         for (size_t i = 0; i < r->nwr; i++) {
             struct rt_ticket *t = ticket_find(r, r->wr_id[i]);
-            const char **a = store + i * 8, **b = store + i * 8 + 4;
+            const char **a = store + i * 16, **b = store + i * 16 + 8;
             sb_fmt(key, sizeof(key), "%st:%s", r->prefix, r->wr_id[i]);
             sb_fmt(key2, sizeof(key2), "%spart:%d", r->prefix, (int)r->wr_part[i]);
             owned[i * 4] = sb_strdup(key);
@@ -307,8 +325,14 @@ int router_flush(void *ctx)
                 argcs[i * 2] = 3;
                 b[0] = "SADD";
             } else {
-                a[0] = "DEL", a[1] = owned[i * 4];
-                argcs[i * 2] = 2;
+                /* Forgotten (resolved, merged): a done record, so that its input read
+                 * again after a restart or a rewind routes nothing. */
+                sb_fmt(key, sizeof(key), "%lld", r->done_remember_s);
+                owned[i * 4 + 2] = sb_strdup(key);
+                owned[i * 4 + 3] = sb_strdup(RT_DONE_RECORD);
+                a[0] = "SET", a[1] = owned[i * 4], a[2] = owned[i * 4 + 3], a[3] = "EX";
+                a[4] = owned[i * 4 + 2];
+                argcs[i * 2] = 5;
                 b[0] = "SREM";
             }
             b[1] = owned[i * 4 + 1], b[2] = r->wr_id[i];
@@ -510,9 +534,13 @@ static void agent_sync(struct router *r, struct rt_agent *a, const int *minus)
         }
         json_decref(o);
     }
-    if (a->core_status != a->status && r->redis_ok &&
-        sb_route_agent_presence(r->core, a->id, a->status, now_us()) == 0)
-        a->core_status = a->status;
+    {
+        /* While Redis is restored after a loss, nobody takes new work. */
+        int want = r->restoring && a->status == SB_ROUTE_AVAILABLE ? SB_ROUTE_BUSY : a->status;
+        if (a->core_status != want && r->redis_ok &&
+            sb_route_agent_presence(r->core, a->id, want, now_us()) == 0)
+            a->core_status = want;
+    }
 }
 
 /* ------------------------------------------------------------------ tickets */
@@ -551,6 +579,16 @@ static struct sb_metric *queue_metric(struct router *r, const char *name, const 
 }
 
 static void process_decisions(struct router *r, int64_t t0_us);
+
+/* Every agent busy in the core until the restore of Redis is over (agents_refresh). */
+static void pause_for_restore(struct router *r)
+{
+    r->restoring = 1;
+    FOR_AGENTS(r, a)
+    {
+        agent_sync(r, a, NULL);
+    }
+}
 
 /* Puts the ticket into the core (new, re-added after a move, or after a restart). */
 static int core_add(struct router *r, struct rt_ticket *t)
@@ -733,6 +771,14 @@ static void reserve(struct router *r, struct rt_ticket *t, const struct sb_route
         return;
     }
     reply_int(rep, 0, &code);
+    if (code == -3) {
+        /* Redis lost the router's state: the ticket waits until it is restored. */
+        freeReplyObject(rep);
+        core_forget(r, t);
+        pause_for_restore(r);
+        core_add(r, t);
+        return;
+    }
     if (code == 1 || code == 0) {
         const char *agent = reply_str(rep, 1), *state = reply_str(rep, 3);
         long long om = 0, em = 0;
@@ -1152,6 +1198,17 @@ static void agent_apply(struct router *r, struct rt_agent *a, const redisReply *
     const char *sk = skills ? skills : rskills;
 
     a->has_presence = status != NULL;
+    /* Kept to be written back if Redis loses it. */
+    sb_strlcpy(a->p_status, status ? status : "", sizeof(a->p_status));
+    if (status != NULL) {
+        long long ms = 0;
+        reply_int(h, 5, &ms);
+        a->p_ms = ms;
+        free(a->p_caps);
+        free(a->p_skills);
+        a->p_caps = caps ? sb_strdup(caps) : NULL;
+        a->p_skills = skills ? sb_strdup(skills) : NULL;
+    }
     a->status = p >= 0 ? p : SB_ROUTE_OFFLINE;
     caps_parse(caps ? caps : rcaps, a->cap);
     if (sk != NULL && (a->skills_json == NULL || strcmp(a->skills_json, sk) != 0)) {
@@ -1194,12 +1251,116 @@ static void agent_apply(struct router *r, struct rt_agent *a, const redisReply *
     }
 }
 
+/* Redis lost the router's state (FLUSHDB, a restart without persistence) while this
+ * instance runs: it writes back what it holds — the presence it last read, the roster,
+ * its tickets' records and reservations (loads) — and for a while (key "restoring") no
+ * instance reserves, so that every instance has written back its own first. Returns 0
+ * or SB_E_IO (tried again at the next refresh). */
+static int restore_state(struct router *r)
+{
+    long long window = 2 * sb_config_int(r->cfg, "agents.refresh_ms") + 1000;
+    long restored = 0;
+    redisReply *rep = sb_redis_cmdf(r->redis, "SET %srestoring 1 PX %lld NX", r->prefix, window);
+    char n[24];
+
+    if (rep == NULL)
+        return SB_E_IO;
+    freeReplyObject(rep);
+    r->restoring = 1;
+    FOR_AGENTS(r, a)
+    {
+        char ms[24];
+        if (!a->p_status[0])
+            continue;
+        sb_fmt(ms, sizeof(ms), "%lld", a->p_ms);
+        {
+            const char *args[] = {r->prefix,
+                                  a->id,
+                                  a->p_status,
+                                  a->p_caps ? a->p_caps : "",
+                                  a->p_skills ? a->p_skills : "",
+                                  ms};
+            rep = eval(r, r->script_presence, 6, args);
+        }
+        if (rep == NULL)
+            return SB_E_IO;
+        freeReplyObject(rep);
+    }
+    roster_load(r);
+    FOR_TICKETS(r, t)
+    {
+        char om[24], em[24];
+        mark_dirty(r, t->id, t->part);
+        if (!t->agent[0] || t->state == RT_WAITING)
+            continue;
+        sb_fmt(om, sizeof(om), "%lld", (long long)t->offer_ms);
+        sb_fmt(em, sizeof(em), "%lld", (long long)t->expires_ms);
+        {
+            const char *args[] = {r->prefix,   t->id,
+                                  t->agent,    sb_route_channel_name(t->channel),
+                                  t->offer_id, t->state == RT_ACCEPTED ? "accepted" : "offered",
+                                  om,          em};
+            rep = eval(r, r->script_restore, 8, args);
+        }
+        if (rep == NULL)
+            return SB_E_IO;
+        restored += rep->type == REDIS_REPLY_INTEGER && rep->integer == 1;
+        freeReplyObject(rep);
+    }
+    if (router_flush(r) != 0)
+        return SB_E_IO;
+    rep = sb_redis_cmdf(r->redis, "SET %slive 1", r->prefix);
+    if (rep == NULL)
+        return SB_E_IO;
+    freeReplyObject(rep);
+    sb_metric_inc(r->m_restores);
+    sb_fmt(n, sizeof(n), "%ld", restored);
+    sb_log_kv(SB_LOG_WARN, "redis had lost the routing state: written back", "reservations", n,
+              NULL);
+    return 0;
+}
+
+/* Whether Redis still holds the router's state ("live"), or is being restored; writes it
+ * back when lost. Returns 0 or SB_E_IO. */
+static int check_live(struct router *r)
+{
+    redisReply *rep = sb_redis_cmdf(r->redis, "MGET %slive %srestoring", r->prefix, r->prefix);
+    int live, restoring;
+
+    if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2) {
+        if (rep != NULL)
+            freeReplyObject(rep);
+        return SB_E_IO;
+    }
+    live = reply_str(rep, 0) != NULL;
+    restoring = reply_str(rep, 1) != NULL;
+    freeReplyObject(rep);
+    if (!live && r->live_seen) {
+        if (restore_state(r) != 0)
+            return SB_E_IO;
+        restoring = 1;
+    } else if (!live) {
+        /* First start on this Redis: nothing held yet. */
+        rep = sb_redis_cmdf(r->redis, "SET %slive 1", r->prefix);
+        if (rep == NULL)
+            return SB_E_IO;
+        freeReplyObject(rep);
+    }
+    r->live_seen = 1;
+    r->restoring = restoring;
+    return 0;
+}
+
 /* Reads every agent's shared state from Redis. Returns 0 or SB_E_IO. */
 static int agents_refresh(struct router *r)
 {
-    redisReply *ids = sb_redis_cmdf(r->redis, "SMEMBERS %sagents", r->prefix);
+    redisReply *ids;
     size_t n;
     int rc = 0;
+
+    if (check_live(r) != 0)
+        return SB_E_IO;
+    ids = sb_redis_cmdf(r->redis, "SMEMBERS %sagents", r->prefix);
 
     if (ids == NULL || ids->type != REDIS_REPLY_ARRAY) {
         if (ids)
@@ -1221,9 +1382,9 @@ static int agents_refresh(struct router *r)
             sb_fmt(key, sizeof(key), "%sload:%s", r->prefix, ids->element[i]->str);
             keys[i * 2 + 1] = sb_strdup(key);
             a[0] = "HMGET", a[1] = keys[i * 2], a[2] = "status", a[3] = "caps", a[4] = "skills",
-            a[5] = "rcaps", a[6] = "rskills";
+            a[5] = "rcaps", a[6] = "rskills", a[7] = "ms";
             b[0] = "HGETALL", b[1] = keys[i * 2 + 1];
-            argvs[i * 2] = a, argcs[i * 2] = 7;
+            argvs[i * 2] = a, argcs[i * 2] = 8;
             argvs[i * 2 + 1] = b, argcs[i * 2 + 1] = 2;
         }
         rc = sb_redis_pipeline(r->redis, n * 2, argcs, argvs, NULL, rep);
@@ -1271,12 +1432,20 @@ static enum sb_stage_result on_triaged(struct router *r, const struct sb_event *
     const char *lang = jstr(p, "language");
     int64_t t0 = sb_mono_us();
 
-    if (ticket_find(r, ev->ticket_id) != NULL)
+    if (ticket_find(r, ev->ticket_id) != NULL) {
+        sb_metric_inc(r->m_replays);
         return SB_STAGE_DONE; /* a replay: already routed */
+    }
     if (ch < 0 || band < 0 || strlen(ev->ticket_id) > SB_ROUTE_ID_MAX) {
         sb_fmt(reason, rsz, "ticket.triaged: channel or band missing or invalid");
         return SB_STAGE_INVALID;
     }
+    /* Done in this batch (its done record not written yet): a replay. */
+    for (size_t i = 0; i < r->nwr; i++)
+        if (strcmp(r->wr_id[i], ev->ticket_id) == 0) {
+            sb_metric_inc(r->m_replays);
+            return SB_STAGE_DONE;
+        }
     t = sb_calloc(1, sizeof(*t));
     sb_strlcpy(t->id, ev->ticket_id, sizeof(t->id));
     sb_strlcpy(t->trace_id, ev->trace_id, sizeof(t->trace_id));
@@ -1290,18 +1459,31 @@ static enum sb_stage_result on_triaged(struct router *r, const struct sb_event *
     t->vip = strcmp(jstr(p, "customer_tier"), "vip") == 0;
     t->arrived_ms = ev->occurred_ms;
     t->part = part;
-    /* Continuity: the customer's last agent (kept by accept, keyed by a hash). */
-    if (jstr(p, "customer_key")[0]) {
+    /* One round trip: the ticket's record (a done ticket read again after a restart or a
+     * rewind of the group must not be routed a second time) and, for continuity, the
+     * customer's last agent (kept by accept, keyed by a hash). */
+    {
         redisReply *rep;
-        sb_sha256_join_hex("customer", '\n', jstr(p, "customer_key"), t->cust);
-        rep = sb_redis_cmdf(r->redis, "GET %slast:%s", r->prefix, t->cust);
-        if (rep == NULL) {
+        if (jstr(p, "customer_key")[0])
+            sb_sha256_join_hex("customer", '\n', jstr(p, "customer_key"), t->cust);
+        rep = sb_redis_cmdf(r->redis, "MGET %st:%s %slast:%s", r->prefix, t->id, r->prefix,
+                            t->cust[0] ? t->cust : "-");
+        if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2) {
+            if (rep != NULL)
+                freeReplyObject(rep);
             free(t);
             fail_closed(r);
             return SB_STAGE_RETRY;
         }
-        if (rep->type == REDIS_REPLY_STRING)
-            sb_strlcpy(t->preferred, rep->str, sizeof(t->preferred));
+        if (reply_str(rep, 0) != NULL) {
+            /* Done (or routed by an instance that still holds it): nothing to do. */
+            freeReplyObject(rep);
+            free(t);
+            sb_metric_inc(r->m_replays);
+            return SB_STAGE_DONE;
+        }
+        if (t->cust[0] && reply_str(rep, 1) != NULL)
+            sb_strlcpy(t->preferred, reply_str(rep, 1), sizeof(t->preferred));
         freeReplyObject(rep);
     }
     ticket_insert(r, t);
@@ -1374,6 +1556,11 @@ static enum sb_stage_result offer_accept(struct router *r, struct rt_ticket *t, 
     rep = eval(r, r->script_accept, 4, args);
     if (rep == NULL)
         return SB_STAGE_RETRY;
+    if (rep->type == REDIS_REPLY_INTEGER && rep->integer == -3) {
+        freeReplyObject(rep);
+        pause_for_restore(r);
+        return SB_STAGE_RETRY;
+    }
     if (rep->type == REDIS_REPLY_INTEGER && rep->integer == 1) {
         /* The assignment is announced once: when the offer becomes accepted, and again
          * only for a claim (a replayed claim derives the same event id). A reply or a
@@ -1461,6 +1648,11 @@ static enum sb_stage_result on_activity(struct router *r, const struct sb_event 
             if (rep == NULL)
                 return SB_STAGE_RETRY;
             reply_int(rep, 0, &code);
+            if (code == -3) {
+                freeReplyObject(rep);
+                pause_for_restore(r);
+                return SB_STAGE_RETRY;
+            }
             if (code == 1 ||
                 (code == 0 && reply_str(rep, 1) && strcmp(reply_str(rep, 1), actor) == 0)) {
                 struct rt_agent *a = agent_find(r, actor);
@@ -1593,7 +1785,7 @@ enum sb_stage_result router_handle(void *ctx, const struct sb_event *ev,
     }
     if (!ev->ticket_id[0] || strncmp(ev->ticket_id, r->ticket_prefix, strlen(r->ticket_prefix)))
         return r->nout || r->nwr ? SB_STAGE_PENDING : SB_STAGE_DONE;
-    if (!r->redis_ok) {
+    if (!r->redis_ok || r->restoring) {
         if (agents_refresh(r) != 0)
             return SB_STAGE_RETRY;
     }
@@ -1816,6 +2008,7 @@ int router_init(struct router *r, struct sb_config *cfg, char *err, size_t errsz
     r->ticket_prefix = sb_config_str(cfg, "ticket_prefix");
     r->agent_prefix = sb_config_str(cfg, "agent_prefix");
     r->task_capacity = (int)sb_config_int(cfg, "capacity.task");
+    r->done_remember_s = (long long)sb_config_int(cfg, "tickets.done_remember_s");
     r->produce_timeout_ms = (int)sb_config_int(cfg, "kafka.produce_timeout_ms");
     sb_uuid7_new(uuid);
     sb_fmt(r->instance, sizeof(r->instance), "%s", uuid);
@@ -1843,6 +2036,7 @@ int router_init(struct router *r, struct sb_config *cfg, char *err, size_t errsz
     r->script_reserve = sb_redis_script_add(r->redis, lua_reserve);
     r->script_release = sb_redis_script_add(r->redis, lua_release);
     r->script_accept = sb_redis_script_add(r->redis, lua_accept);
+    r->script_restore = sb_redis_script_add(r->redis, lua_restore);
     r->redis_ok = 1;
     r->metrics = sb_metrics_new();
     r->m_offers = sb_metrics_counter(r->metrics, "sb_router_offers_total",
@@ -1859,6 +2053,14 @@ int router_init(struct router *r, struct sb_config *cfg, char *err, size_t errsz
                                       NULL);
     r->m_redis_down = sb_metrics_counter(r->metrics, "sb_router_redis_unavailable_total",
                                          "Times routing stopped because Redis was down", NULL);
+    r->m_replays = sb_metrics_counter(r->metrics, "sb_router_replays_skipped_total",
+                                      "ticket.triaged read again for a ticket already routed or "
+                                      "done (a restart, a rewind): nothing routed again",
+                                      NULL);
+    r->m_restores = sb_metrics_counter(r->metrics, "sb_router_state_restores_total",
+                                       "Times Redis had lost the routing state and this "
+                                       "instance wrote back what it holds",
+                                       NULL);
     r->m_decision_seconds = sb_metrics_histogram(
         r->metrics, "sb_router_decision_seconds",
         "From the input that made a decision to the reserved offer", NULL, NULL, 0);
@@ -1888,6 +2090,8 @@ void router_free(struct router *r)
             n = a->next;
             free(a->skills_json);
             free(a->core_skills);
+            free(a->p_caps);
+            free(a->p_skills);
             free(a);
         }
     free(r->ab);

@@ -20,6 +20,8 @@
 
 #define SB_ROUTER_PROGRAM "sb-router"
 #define RT_MAX_PARTS 256
+/* The value of t:<ticket> once the ticket is done (resolved, merged). */
+#define RT_DONE_RECORD "{\"done\":true}"
 
 enum rt_state { RT_WAITING = 0, RT_OFFERED = 1, RT_ACCEPTED = 2, RT_EXTERNAL = 3 };
 
@@ -59,6 +61,11 @@ struct rt_agent {
     char *skills_json;               /* canonical skills ({"domain:x":100,…}), owned */
     char *core_skills;               /* what the core was told, owned */
     char core_team[SB_ROUTE_ID_MAX + 1];
+    /* The presence last read from Redis (agent:<id> status, ms, caps, skills), written
+     * back when Redis lost its state. */
+    char p_status[16];
+    char *p_caps, *p_skills; /* owned, NULL when the presence named none */
+    long long p_ms;
 };
 
 struct rt_team {
@@ -84,8 +91,9 @@ struct router {
     char producer_name[64];
     const char *prefix, *eta_prefix, *ticket_prefix, *agent_prefix;
     char instance[40];
-    int script_reserve, script_release, script_accept, script_presence;
+    int script_reserve, script_release, script_accept, script_presence, script_restore;
     int64_t offer_timeout_ms[SB_ROUTE_CH_COUNT];
+    long long done_remember_s; /* how long a done ticket's record stays in Redis */
     int task_capacity;
     int produce_timeout_ms;
     double aht_s[SB_ROUTE_CH_COUNT];
@@ -116,10 +124,12 @@ struct router {
     size_t nwr, capwr;
 
     int redis_ok;
+    int live_seen; /* Redis held the router's state (key "live") at the last refresh */
+    int restoring; /* Redis lost its state: no offers until every instance restored its own */
     int64_t roster_next_ms, agents_next_ms, eta_next_ms, parts_next_ms, metrics_next_ms;
 
     struct sb_metric *m_offers, *m_accepts, *m_timeouts, *m_declines, *m_refused, *m_redis_down,
-        *m_decision_seconds, *m_open, *m_agents_online;
+        *m_replays, *m_restores, *m_decision_seconds, *m_open, *m_agents_online;
 };
 
 /* router.c */
