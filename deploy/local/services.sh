@@ -3,6 +3,9 @@
 # (DESIGN.md "Local stack"): ingest HTTP on 127.0.0.1:8080, reporter on 127.0.0.1:8081,
 # admin endpoints on 9101-9105. Services not built yet are skipped.
 #   services.sh up|down|status
+#   SB_SERVICES_GROUP=SUFFIX  up: each stage in consumer group sb-<stage>-SUFFIX, moved to
+#                             the end of the topics before it starts (a fresh start that
+#                             leaves older traffic on the topics alone; make demo uses it)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 bin="${SB_BIN_DIR:-$root/build/bin}"
@@ -22,7 +25,13 @@ up() {
             echo "services: $name already running"
             continue
         fi
-        SB_ADMIN_PORT="$port" nohup "$exe" --config "$config" >>"$run/$name.log" 2>&1 </dev/null &
+        local group_env=()
+        if [[ -n "${SB_SERVICES_GROUP:-}" && "$name" != ingest ]]; then
+            group_env=("SB_KAFKA_GROUP=sb-$name-$SB_SERVICES_GROUP")
+            "$bin/sbctl" offsets "sb-$name-$SB_SERVICES_GROUP" --to end >/dev/null
+        fi
+        env "${group_env[@]}" SB_ADMIN_PORT="$port" nohup "$exe" --config "$config" \
+            >>"$run/$name.log" 2>&1 </dev/null &
         echo $! >"$run/$name.pid"
         local i
         for ((i = 0; i < 100; i++)); do

@@ -27,7 +27,16 @@ static const char *const domains[] = {"product_function",   "order_payment",
                                       "logistics_delivery", "account_security",
                                       "service_complaint",  "suggestion_inquiry"};
 
-enum step { ST_PRESENCE, ST_CLAIM, ST_DECLINE, ST_REPLY, ST_PENDING, ST_RESOLVE, ST_CSAT };
+enum step {
+    ST_PRESENCE,
+    ST_CLAIM,
+    ST_DECLINE,
+    ST_REPLY,
+    ST_PENDING,
+    ST_RESOLVE,
+    ST_CSAT,
+    ST_LOGOUT
+};
 
 struct agent {
     char id[16];
@@ -306,6 +315,18 @@ void lg_agents_destroy(struct lg_agents *a)
     free(a);
 }
 
+void lg_agents_logout(struct lg_agents *a)
+{
+    a->njobs = 0; /* what was left to do is dropped: the agents go home */
+    for (int i = 0; i < a->n; i++)
+        schedule(a, 0, ST_LOGOUT, i, "", 0);
+}
+
+long lg_agents_pending(const struct lg_agents *a)
+{
+    return (long)a->njobs;
+}
+
 long lg_agents_open(const struct lg_agents *a)
 {
     return a->open;
@@ -343,6 +364,7 @@ static void next_step(struct lg_agents *a, const struct job *j)
         schedule(a, now + lg_exp(&a->rng, 1.0), ST_CSAT, j->agent, j->ticket, 0);
         break;
     case ST_CSAT:
+    case ST_LOGOUT:
         break;
     }
 }
@@ -429,7 +451,7 @@ static int perform(struct lg_agents *a, const struct job *j)
         body = json_object();
         break;
     }
-    if (j->step != ST_PRESENCE)
+    if (j->step != ST_PRESENCE && j->step != ST_LOGOUT)
         sb_fmt(url, sizeof(url), "%s/v1/tickets/%s/%s", a->o->ingest, j->ticket, paths[j->step]);
     s = json_dumps(body, JSON_COMPACT);
     json_decref(body);

@@ -29,6 +29,7 @@ struct lg_opts {
     unsigned seed;
     double mix[LG_CHANNELS]; /* channel weights: chat, email, phone, social, web */
     double known_share;      /* share of contacts from CRM customers */
+    double zh_share;         /* share of Chinese template texts (the rest: real queries) */
     /* Arrival shape: Poisson at rate, or a real day's hourly profile (YYMMDD of the
      * call-center log) compressed into the run, plus a peak and an incident burst. */
     const char *day;
@@ -95,6 +96,10 @@ void lg_agents_destroy(struct lg_agents *a);
 void lg_agents_track(struct lg_agents *a, const char *ticket_id, double sent_at_s);
 /* Reads the routing topic and performs the agents' due steps. */
 void lg_agents_poll(struct lg_agents *a, double now_s);
+/* Sets every simulated agent offline (their remaining steps are dropped); the requests
+ * go out from lg_agents_poll, lg_agents_pending says how many are still to start. */
+void lg_agents_logout(struct lg_agents *a);
+long lg_agents_pending(const struct lg_agents *a);
 /* Tickets an agent still holds (claimed, not yet resolved). */
 long lg_agents_open(const struct lg_agents *a);
 

@@ -46,6 +46,8 @@ static void usage(FILE *out)
             "  --peak AT,LEN,X     multiply the rate by X from AT for LEN seconds (a promotion)\n"
             "  --incident AT,N     N near-identical contacts at once from AT seconds\n"
             "  --known SHARE       share of contacts from CRM customers (default 0.6)\n"
+            "  --zh SHARE          share of Chinese template texts, the rest real queries of\n"
+            "                      the data's train files (default 0.25)\n"
             "  --connections N     HTTP requests in flight at most (default 32)\n"
             "  --seed N            random seed (default 1)\n"
             "Agents:\n"
@@ -154,6 +156,8 @@ static int parse_args(int argc, char **argv, struct lg_opts *o)
             o->seed = (unsigned)strtoul(val, NULL, 10);
         } else if (strcmp(a, "--known") == 0) {
             o->known_share = atof(val);
+        } else if (strcmp(a, "--zh") == 0) {
+            o->zh_share = atof(val);
         } else if (strcmp(a, "--mix") == 0) {
             if (parse_list(val, o->mix, LG_CHANNELS) != 0) {
                 fprintf(stderr, "sb-loadgen: --mix %s: five weights expected\n", val);
@@ -205,9 +209,10 @@ static int parse_args(int argc, char **argv, struct lg_opts *o)
         i += used;
     }
     if (!(o->rate > 0) || o->count < 0 || !(o->duration_s > 0) || o->connections < 1 ||
-        o->agents < 0 || o->agents > 9999 || o->known_share < 0 || o->known_share > 1) {
+        o->agents < 0 || o->agents > 9999 || o->known_share < 0 || o->known_share > 1 ||
+        o->zh_share < 0 || o->zh_share > 1) {
         fprintf(stderr, "sb-loadgen: --rate, --duration and --connections must be positive, "
-                        "--agents 0-9999, --known 0-1\n");
+                        "--agents 0-9999, --known and --zh 0-1\n");
         return -1;
     }
     if (!remote && !loopback(o->ingest)) {
@@ -318,6 +323,7 @@ int main(int argc, char **argv)
                           .seed = 1,
                           .mix = {40, 25, 15, 10, 10},
                           .known_share = 0.6,
+                          .zh_share = 0.25,
                           .accept_mean_s = 2,
                           .handle_mean_s = 20,
                           .pending_share = 0.2,
@@ -397,6 +403,14 @@ int main(int argc, char **argv)
         }
     }
     now = lg_now() - t0;
+    if (r.agents != NULL) { /* log the agents out, so nothing is offered to them later */
+        lg_agents_logout(r.agents);
+        for (int i = 0; i < 2000 && (lg_agents_pending(r.agents) > 0 || lg_http_inflight(r.http));
+             i++) {
+            lg_agents_poll(r.agents, lg_now());
+            lg_http_poll(r.http, 5);
+        }
+    }
     lg_http_destroy(r.http);
     if (r.o.progress)
         progress(&r, now, 1);

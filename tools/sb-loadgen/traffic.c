@@ -277,7 +277,7 @@ void lg_traffic_contact(struct lg_traffic *t, long n, double at, struct sb_strbu
 {
     char order[32], text[1024], ext[64], sent[SB_TIME_STRLEN + 1];
     json_t *body, *cust = json_object();
-    int zh = t->in_incident || t->ntexts == 0 || lg_uniform(&t->rng) < 0.5;
+    int zh = t->in_incident || t->ntexts == 0 || lg_uniform(&t->rng) < t->o->zh_share;
     char *s;
 
     (void)at;
