@@ -42,8 +42,8 @@ static const struct sb_config_def slawatch_defs[] = {
     {"slawatch.tick_ms", "SB_SLAWATCH_TICK_MS", SB_CFG_INT, "200", 10, 5000, 0,
      "longest time between two timer checks"},
     {"slawatch.catchup_max_s", "SB_SLAWATCH_CATCHUP_MAX_S", SB_CFG_INT, "30", 0, 3600, 0,
-     "after a start, timers follow the inputs' time until the backlog is read, at most this "
-     "long"},
+     "after a partition is taken over (start, restart, rebalance), its timers follow the "
+     "inputs' time until its backlog is read, at most this long"},
 };
 
 static volatile sig_atomic_t reload_requested;
@@ -124,12 +124,6 @@ static void metrics_init(struct slawatch *s)
 
 #define MAX_PROPS 64
 
-static int cmp_i32(const void *a, const void *b)
-{
-    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
-    return (x > y) - (x < y);
-}
-
 static int run(struct sb_config *cfg)
 {
     static struct slawatch s; /* large (partition table): not on the stack */
@@ -150,6 +144,7 @@ static int run(struct sb_config *cfg)
     s.csat_delay_ms = sb_config_int(cfg, "slawatch.csat_delay_s") * 1000;
     s.reescalate_max_ms = sb_config_int(cfg, "slawatch.reescalate_max_s") * 1000;
     s.due_soon_ms = sb_config_int(cfg, "slawatch.due_soon_s") * 1000;
+    s.catchup_max_ms = sb_config_int(cfg, "slawatch.catchup_max_s") * 1000;
     metrics_init(&s);
 
     if (sw_reload(&s) != 0) {
@@ -197,6 +192,7 @@ static int run(struct sb_config *cfg)
             fprintf(stderr, "%s: %s\n", SB_SLAWATCH_PROGRAM, err);
             goto out;
         }
+        s.stage = stage;
     }
     admin = sb_admin_new(sb_config_str(cfg, "admin.bind"), (int)sb_config_int(cfg, "admin.port"),
                          s.metrics, ready, &s, err, sizeof(err));
@@ -216,40 +212,28 @@ static int run(struct sb_config *cfg)
     {
         const int64_t tick = sb_config_int(cfg, "slawatch.tick_ms");
         const int64_t refresh = sb_config_int(cfg, "slawatch.refresh_s") * 1000;
-        const int64_t catchup_end =
-            sb_mono_ms() + sb_config_int(cfg, "slawatch.catchup_max_s") * 1000;
         int64_t reload_next = sb_mono_ms() + refresh, gauges_next = 0;
-        bool catch_up = true;
-        int32_t owned[SW_MAX_PARTS];
 
         while (!sb_stop_requested()) {
-            long handled = sb_stage_handled(stage);
             int64_t now = sb_now_ms(), due = sw_next_due(&s), wait = tick;
-            if (!catch_up && due != SB_SLA_NEVER)
+            if (due != SB_SLA_NEVER)
                 wait = due <= now ? 1 : (due - now < tick ? due - now : tick);
             if (sb_stage_run(stage, 0, wait) != 0) {
                 rc = 1;
                 break;
             }
-            /* The backlog is read once a run handles nothing (or the catch-up time is
-             * over): from then on timers follow the wall clock. */
-            if (catch_up && (sb_stage_handled(stage) == handled || sb_mono_ms() >= catchup_end)) {
-                catch_up = false;
-                sb_log_kv(SB_LOG_INFO, "inputs read: timers follow the wall clock", NULL);
-            }
             /* Partitions taken over are restored now (their timers run without inputs);
-             * those handed over are dropped (everything they did is durable). */
-            int n = sb_stage_partitions(stage, SB_TOPIC_TICKETS, owned, SW_MAX_PARTS);
-            if (n > 0 || (n == 0 && sb_stage_assigned(stage) == 0)) {
-                qsort(owned, (size_t)n, sizeof(owned[0]), cmp_i32);
-                sw_sync_partitions(&s, owned, n);
-            }
+             * those handed over are dropped. */
+            sw_sync(&s, true);
+            /* A partition taken over follows its inputs' time until its backlog is read,
+             * then the wall clock (docs/slawatch.md, "Storage and restart"). */
+            sw_catchup_turn(&s);
             if (reload_requested || sb_mono_ms() >= reload_next) {
                 reload_requested = 0;
                 sw_reload(&s);
                 reload_next = sb_mono_ms() + refresh;
             }
-            sw_advance(&s, sb_now_ms(), catch_up);
+            sw_advance(&s, sb_now_ms());
             /* Produces what fell due and writes what changed (nothing to do: no work); a
              * failed flush is retried on the next turn with the same event ids. */
             sw_flush(&s);
@@ -263,6 +247,7 @@ static int run(struct sb_config *cfg)
     }
     sb_log_kv(SB_LOG_INFO, rc ? "stopping after a fatal Kafka error" : "stopping", NULL);
 out:
+    s.stage = NULL;
     sb_stage_destroy(stage);
     sb_admin_destroy(admin);
     sb_producer_destroy(s.producer, (int)sb_config_int(cfg, "shutdown.timeout_ms"));

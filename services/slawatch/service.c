@@ -5,6 +5,7 @@
 #include "sb/err.h"
 #include "sb/event.h"
 #include "sb/log.h"
+#include "sb/stage.h"
 #include "sb/util.h"
 
 #include <jansson.h>
@@ -241,6 +242,43 @@ static uint16_t cal_index(const struct slawatch *s, const char *id)
     return 0;
 }
 
+/* After a take-over the partition's timers follow its input time until the backlog
+ * of each topic is read, so that a reply or a pause waiting there counts before a
+ * deadline is judged (issue 6: deadlines that passed while down fire once, and only
+ * when due). The backlog ends at the log end offset queried now. A topic is read when
+ * the partition's next offset reaches it; where the snapshot has no offset of the
+ * topic (a group's first start) the reading position is unknown, and the topic counts
+ * as read after a loop turn that brought none of its messages (3 s after the take-over
+ * at the earliest, so that fetching has begun). */
+static void catchup_begin(struct slawatch *s, struct sw_part *p)
+{
+    rd_kafka_t *rk = s->producer != NULL ? sb_producer_rk(s->producer) : NULL;
+
+    p->catching_up = false;
+    p->turns = 0;
+    p->restored_at = sb_mono_ms();
+    p->catchup_until = p->restored_at + s->catchup_max_ms;
+    for (int t = 0; t < SW_NTOPICS; t++) {
+        int64_t lo = 0, hi = 0;
+        p->reached[t] = true;
+        p->seen[t] = false;
+        p->topic_ms[t] = 0;
+        p->end_offset[t] = p->next_offset[t];
+        if (rk == NULL || s->catchup_max_ms <= 0)
+            continue;
+        if (rd_kafka_query_watermark_offsets(rk, topic_names[t], p->id, &lo, &hi, 5000) !=
+            RD_KAFKA_RESP_ERR_NO_ERROR) {
+            p->by_offset[t] = false; /* unknown end: read after a turn without its messages */
+            p->reached[t] = false;
+        } else if (hi > lo && hi > p->next_offset[t]) {
+            p->end_offset[t] = hi;
+            p->reached[t] = false;
+        }
+        if (!p->reached[t])
+            p->catching_up = true;
+    }
+}
+
 /* Restores a partition's clocks, facts and offsets from the snapshot tables. */
 static int part_load(struct slawatch *s, struct sw_part *p)
 {
@@ -258,8 +296,10 @@ static int part_load(struct slawatch *s, struct sw_part *p)
         return SB_E_IO;
     for (int i = 0; i < PQntuples(res); i++)
         for (int t = 0; t < SW_NTOPICS; t++)
-            if (strcmp(PQgetvalue(res, i, 0), topic_names[t]) == 0)
+            if (strcmp(PQgetvalue(res, i, 0), topic_names[t]) == 0) {
                 p->next_offset[t] = strtoll(PQgetvalue(res, i, 1), NULL, 10);
+                p->by_offset[t] = true;
+            }
     PQclear(res);
     res =
         query(s,
@@ -305,10 +345,26 @@ static int part_load(struct slawatch *s, struct sw_part *p)
     PQclear(res);
     if (s->m_restored != NULL)
         sb_metric_add(s->m_restored, (double)restored);
+    catchup_begin(s, p);
     {
-        char n[24];
+        char n[24], b[96];
+        size_t len = 0;
+        b[0] = '\0';
+        for (int t = 0; t < SW_NTOPICS; t++) {
+            char one[32];
+            if (p->reached[t])
+                sb_fmt(one, sizeof(one), "0");
+            else if (p->by_offset[t])
+                sb_fmt(one, sizeof(one), "%lld", (long long)(p->end_offset[t] - p->next_offset[t]));
+            else
+                sb_fmt(one, sizeof(one), "?");
+            len += (size_t)snprintf(b + len, sizeof(b) - len, "%s%s", t ? " " : "", one);
+            if (len >= sizeof(b))
+                break;
+        }
         sb_fmt(n, sizeof(n), "%zu", restored);
-        sb_log_kv(SB_LOG_INFO, "partition taken over", "partition", part, "clocks", n, NULL);
+        sb_log_kv(SB_LOG_INFO, "partition taken over", "partition", part, "clocks", n, "backlog", b,
+                  NULL);
     }
     return 0;
 }
@@ -355,27 +411,101 @@ static struct sw_part *part_get(struct slawatch *s, int32_t id)
     return p;
 }
 
-int sw_sync_partitions(struct slawatch *s, const int32_t *owned, int n)
+/* Forgets the pending events of a partition handed over. */
+static void drop_events(struct slawatch *s, int32_t id)
 {
-    int k = 0, rc = 0;
+    size_t k = 0;
+    for (size_t i = 0; i < s->events.n; i++) {
+        if (s->ev_part[i] == id)
+            continue;
+        s->events.v[k] = s->events.v[i];
+        s->ev_part[k++] = s->ev_part[i];
+    }
+    s->events.n = k;
+}
+
+/* Records the partition of the events appended since from. */
+static void tag_events(struct slawatch *s, size_t from, int32_t id)
+{
+    if (s->events.n > s->ev_part_cap) {
+        s->ev_part_cap = s->events.cap > s->events.n ? s->events.cap : s->events.n;
+        s->ev_part = sb_realloc(s->ev_part, s->ev_part_cap * sizeof(*s->ev_part));
+    }
+    for (size_t i = from; i < s->events.n; i++)
+        s->ev_part[i] = id;
+}
+
+static int cmp_i32(const void *a, const void *b)
+{
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+int sw_sync(struct slawatch *s, bool restore)
+{
+    static int32_t owned[SW_MAX_PARTS];
+    int k = 0, rc = 0, n, held = 0;
+
+    if (s->stage == NULL)
+        return 0;
+    n = sb_stage_partitions(s->stage, SB_TOPIC_TICKETS, owned, SW_MAX_PARTS);
+    if (n == 0 && sb_stage_assigned(s->stage) != 0)
+        return 0; /* assignment not readable just now: keep what is held */
+    qsort(owned, (size_t)n, sizeof(owned[0]), cmp_i32);
     for (int32_t id = 0; id < SW_MAX_PARTS; id++) {
         bool own = k < n && owned[k] == id;
         if (own)
             k++;
-        if (own && s->parts[id] == NULL && part_get(s, id) == NULL)
+        if (own && restore && s->parts[id] == NULL && part_get(s, id) == NULL)
             rc = SB_E_IO;
         if (!own && s->parts[id] != NULL) {
-            /* Revoked: what it did is durable (flushed before); the next owner restores. */
-            char part[16];
+            /* Revoked. Whatever was not written yet is not written by this instance any
+             * more (the next owner may have restored the partition already): its inputs
+             * come again to the next owner, whose timers take the same steps. */
+            char part[16], dirty[24];
             sb_fmt(part, sizeof(part), "%d", (int)id);
-            sb_log_kv(SB_LOG_INFO, "partition handed over", "partition", part, NULL);
+            sb_fmt(dirty, sizeof(dirty), "%zu", s->parts[id]->ndirty);
+            sb_log_kv(SB_LOG_INFO, "partition handed over", "partition", part, "unwritten", dirty,
+                      NULL);
+            drop_events(s, id);
             part_free(s->parts[id]);
             s->parts[id] = NULL;
         }
+        held += s->parts[id] != NULL;
     }
     if (s->m_partitions != NULL)
-        sb_metric_set(s->m_partitions, n);
+        sb_metric_set(s->m_partitions, held);
     return rc;
+}
+
+void sw_catchup_turn(struct slawatch *s)
+{
+    int64_t mono = sb_mono_ms();
+    for (int i = 0; i < SW_MAX_PARTS; i++) {
+        struct sw_part *p = s->parts[i];
+        bool done = true;
+        if (p == NULL || !p->catching_up)
+            continue;
+        for (int t = 0; t < SW_NTOPICS; t++) {
+            if (!p->reached[t] && p->next_offset[t] >= p->end_offset[t])
+                p->reached[t] = true;
+            if (!p->reached[t] && !p->by_offset[t] && !p->seen[t] && p->turns > 0 &&
+                mono - p->restored_at >= 3000)
+                p->reached[t] = true;
+            p->seen[t] = false;
+            done = done && p->reached[t];
+        }
+        p->turns++;
+        if (done || mono >= p->catchup_until) {
+            char part[16];
+            p->catching_up = false;
+            sb_fmt(part, sizeof(part), "%d", (int)p->id);
+            sb_log_kv(SB_LOG_INFO,
+                      done ? "partition caught up: timers follow the wall clock"
+                           : "partition catch-up time over: timers follow the wall clock",
+                      "partition", part, NULL);
+        }
+    }
 }
 
 /* ------------------------------------------------------------------ policies */
@@ -885,9 +1015,28 @@ enum sb_stage_result sw_handle(void *ctx, const struct sb_event *ev, const rd_ka
     struct slawatch *s = ctx;
     int ti = topic_index(rkm);
     struct sw_part *p;
+    size_t from;
 
-    if (ti < 0 || !relevant(ev->type))
+    if (ti < 0)
         return SB_STAGE_DONE;
+    p = part_get(s, rkm->partition);
+    if (p == NULL)
+        return SB_STAGE_RETRY; /* PostgreSQL unreachable: the partition cannot be restored */
+    p->seen[ti] = true;
+    if (ev->occurred_ms > p->topic_ms[ti])
+        p->topic_ms[ti] = ev->occurred_ms;
+    /* Every message, applied or not, is acknowledged only after the flush that writes
+     * the partition's offsets: the offsets in PostgreSQL are never behind the group's
+     * committed ones, so a restored partition knows where its backlog starts. */
+    if (rkm->offset < p->next_offset[ti]) {
+        if (relevant(ev->type) && s->m_skipped != NULL)
+            sb_metric_inc(s->m_skipped);
+        return SB_STAGE_PENDING; /* in the snapshot already (a redelivery after a restart) */
+    }
+    p->next_offset[ti] = rkm->offset + 1;
+    p->offsets_dirty = true;
+    if (!relevant(ev->type))
+        return SB_STAGE_PENDING;
     if (!sb_sla_ticket_id_valid(ev->ticket_id)) {
         sb_fmt(reason, reason_size, "ticket_id: missing or not a ticket id");
         return SB_STAGE_INVALID;
@@ -898,27 +1047,16 @@ enum sb_stage_result sw_handle(void *ctx, const struct sb_event *ev, const rd_ka
         sb_fmt(reason, reason_size, "payload: customer_key or band missing");
         return SB_STAGE_INVALID;
     }
-    p = part_get(s, rkm->partition);
-    if (p == NULL)
-        return SB_STAGE_RETRY; /* PostgreSQL unreachable: the partition cannot be restored */
-    if (rkm->offset < p->next_offset[ti]) {
-        if (s->m_skipped != NULL)
-            sb_metric_inc(s->m_skipped);
-        return SB_STAGE_DONE; /* in the snapshot already (a redelivery after a restart) */
-    }
-    /* Timers of this partition due by the input's instant come first. */
-    if (ev->occurred_ms > p->input_ms)
-        p->input_ms = ev->occurred_ms;
+    from = s->events.n;
     apply(s, p, ev);
+    tag_events(s, from, p->id);
     mark_dirty(p, ev->ticket_id);
-    p->next_offset[ti] = rkm->offset + 1;
-    p->offsets_dirty = true;
     return SB_STAGE_PENDING;
 }
 
 /* ------------------------------------------------------------------ timers */
 
-size_t sw_advance(struct slawatch *s, int64_t now_ms, bool catch_up)
+size_t sw_advance(struct slawatch *s, int64_t now_ms)
 {
     size_t steps = 0;
     for (int i = 0; i < SW_MAX_PARTS; i++) {
@@ -927,11 +1065,14 @@ size_t sw_advance(struct slawatch *s, int64_t now_ms, bool catch_up)
         int64_t to = now_ms;
         if (p == NULL)
             continue;
-        if (catch_up)
-            to = p->input_ms < now_ms ? p->input_ms : now_ms;
+        /* Catching up: no further than what every topic not yet read says. */
+        for (int t = 0; p->catching_up && t < SW_NTOPICS; t++)
+            if (!p->reached[t] && p->topic_ms[t] < to)
+                to = p->topic_ms[t];
         if (sb_sla_engine_next_due(p->engine) > to)
             continue;
         steps += sb_sla_engine_advance(p->engine, to, 20000, &s->events);
+        tag_events(s, from, p->id);
         for (size_t k = from; k < s->events.n; k++)
             mark_dirty(p, s->events.v[k].ticket_id);
     }
@@ -942,7 +1083,7 @@ int64_t sw_next_due(const struct slawatch *s)
 {
     int64_t due = SB_SLA_NEVER;
     for (int i = 0; i < SW_MAX_PARTS; i++) {
-        if (s->parts[i] != NULL) {
+        if (s->parts[i] != NULL && !s->parts[i]->catching_up) {
             int64_t d = sb_sla_engine_next_due(s->parts[i]->engine);
             if (d < due)
                 due = d;
@@ -1327,7 +1468,10 @@ out:
 int sw_flush(void *ctx)
 {
     struct slawatch *s = ctx;
-    int rc = produce_events(s);
+    int rc;
+    /* Nothing of a partition handed over is produced or written any more. */
+    sw_sync(s, false);
+    rc = produce_events(s);
     if (rc != 0) {
         sb_log_kv(SB_LOG_WARN, "SLA events not acknowledged (retried)", NULL);
         return rc;
@@ -1345,5 +1489,7 @@ void sw_destroy(struct slawatch *s)
     cals_free(s->cals, s->ncals);
     periods_free(s->periods, s->nperiods);
     sb_sla_events_free(&s->events);
+    free(s->ev_part);
+    s->ev_part = NULL;
     sb_pg_destroy(s->pg);
 }

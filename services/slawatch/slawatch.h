@@ -31,8 +31,19 @@ struct sw_part {
     struct sb_sla_engine *engine;
     int64_t next_offset[SW_NTOPICS]; /* inputs below are in the snapshot already */
     bool offsets_dirty;
-    int64_t input_ms;          /* newest input time seen (advance target while catching up) */
-    struct sw_facts **buckets; /* ticket facts, chained */
+    /* Catching up after a take-over: the backlog of each topic (up to end_offset, the
+     * log end when restored) is read before the timers follow the wall clock; until
+     * then they follow the input time (topic_ms) of the topics not read yet. */
+    bool catching_up;
+    bool reached[SW_NTOPICS];   /* backlog of the topic read */
+    bool by_offset[SW_NTOPICS]; /* reached when next_offset >= end_offset */
+    bool seen[SW_NTOPICS];      /* a message of the topic came in this loop turn */
+    int64_t end_offset[SW_NTOPICS];
+    int64_t topic_ms[SW_NTOPICS]; /* newest input time read per topic */
+    int64_t restored_at;          /* monotonic */
+    int64_t catchup_until;        /* monotonic: the wall clock from then on regardless */
+    int turns;                    /* loop turns since the take-over */
+    struct sw_facts **buckets;    /* ticket facts, chained */
     size_t nbuckets, nfacts;
     char (*dirty)[SB_SLA_TICKET_MAX]; /* tickets whose rows need writing */
     size_t ndirty, capdirty;
@@ -68,8 +79,12 @@ struct slawatch {
     size_t nperiods;
     uint16_t default_cal; /* 0: none */
 
+    struct sb_stage *stage; /* its assignment says which partitions are held */
+    int64_t catchup_max_ms;
     struct sw_part *parts[SW_MAX_PARTS];
     struct sb_sla_events events; /* produced at the next flush */
+    int32_t *ev_part;            /* partition of each pending event */
+    size_t ev_part_cap;
     int64_t callback_delay_ms, csat_delay_ms, reescalate_max_ms, due_soon_ms;
 
     struct sb_metrics *metrics;
@@ -89,15 +104,22 @@ enum sb_stage_result sw_handle(void *ctx, const struct sb_event *ev, const rd_ka
                                char *reason, size_t reason_size);
 int sw_flush(void *ctx);
 
-/* Takes over partitions now owned and drops those no longer owned (after a flush).
- * owned: ascending partition numbers. Returns 0 or a negative code. */
-int sw_sync_partitions(struct slawatch *s, const int32_t *owned, int n);
+/* Compares the stage's assignment (sb.tickets.v1) with the partitions held: those
+ * taken over are restored, those handed over dropped with their unwritten rows and
+ * unproduced events (the next owner restores and replays them). With restore false,
+ * only drops (inside a flush). Returns 0 or a negative code. */
+int sw_sync(struct slawatch *s, bool restore);
 
-/* Fires the steps due by now_ms (each partition: by its newest input when catch_up).
- * Returns the number of steps taken. */
-size_t sw_advance(struct slawatch *s, int64_t now_ms, bool catch_up);
+/* After each loop turn: ends the catch-up of partitions whose backlog is read (or whose
+ * catch-up time is over). */
+void sw_catchup_turn(struct slawatch *s);
 
-/* The earliest pending step over all partitions (SB_SLA_NEVER: none). */
+/* Fires the steps due by now_ms; a partition catching up only those due by the input
+ * time of the topics it has not read up to the end yet. Returns the steps taken. */
+size_t sw_advance(struct slawatch *s, int64_t now_ms);
+
+/* The earliest pending step over the partitions that follow the wall clock
+ * (SB_SLA_NEVER: none). */
 int64_t sw_next_due(const struct slawatch *s);
 
 /* Refreshes the gauges (clocks by kind, at risk, due soon by band). */

@@ -5,7 +5,12 @@ untouched clock arrive in order, on time and once each; a clock paused on
 pending_customer does not breach and its resume moves the target by the pause; a reply
 and a resolve stop the clocks and schedule the CSAT survey and a complaint's callback;
 killed with SIGKILL in the middle of a burst of deadlines and restarted, every due event
-comes exactly once (one event id per step, no step with two ids)."""
+comes exactly once (one event id per step, no step with two ids); after a restart the
+timers follow the wall clock again once the backlog is read (a deadline coming due later
+fires on time, even while other partitions keep the consumer busy); killed after a reply
+was applied and its events produced but before the snapshot was written, the restarted
+watcher applies the reply from the backlog before judging the deadline that passed while
+it was down (no breach)."""
 import json
 import os
 import signal
@@ -87,10 +92,13 @@ def replied(ticket):
                      "body": "您好，已为您处理。", "public": True})
 
 
-def produce(topic, events):
+def produce(topic, events, partition=None):
+    """To topic, keyed by ticket (or all to one partition: the state of sb-slawatch is kept
+    per partition number, whatever the key)."""
     lines = ["%s\t%s" % (e["ticket_id"], json.dumps(e, ensure_ascii=False)) for e in events]
-    subprocess.run(["kcat", "-b", harness.BROKERS, "-P", "-t", topic, "-K", "\t", "-z", "none"],
-                   input=("\n".join(lines) + "\n").encode(), check=True, timeout=30)
+    where = [] if partition is None else ["-p", str(partition)]
+    subprocess.run(["kcat", "-b", harness.BROKERS, "-P", "-t", topic, "-K", "\t", "-z", "none"] +
+                   where, input=("\n".join(lines) + "\n").encode(), check=True, timeout=30)
 
 
 def sla_events(tickets):
@@ -327,6 +335,165 @@ class SlawatchRestartTest(Base):
         copies = len(raw) - len(fr)
         print("restart: %d events before the kill, %d first-response steps in all, %d "
               "redelivered copies (same ids)" % (fired_before, len(fr), copies))
+        for e in evs:
+            self.assertValid(e)
+
+
+# Targets long enough to restart within them; Kafka sessions short enough that a member
+# killed with SIGKILL leaves its group within seconds.
+RECOVERY_POLICIES = [
+    {"kind": "band", "band": b, "first_response_s": 16, "resolution_s": 300,
+     "warn_fractions": [0.5, 0.75]} for b in ("P1", "P2", "P3", "P4")]
+RECOVERY_ENV = dict(ENV, SB_RDKAFKA="session.timeout.ms=6000,heartbeat.interval.ms=1000")
+PART, OTHER = 5, 6  # partitions of sb.tickets.v1 / sb.activity.v1 used below
+
+
+def clock_state(group, ticket, kind="first_response"):
+    """The state field of a clock's snapshot row (1 running, 3 met), None without a row."""
+    out = harness.psql("SELECT state FROM sla_clock_snapshots WHERE consumer_group = '%s' AND "
+                       "ticket_id = '%s' AND kind = '%s'" % (group, ticket, kind)).strip()
+    return int(out.split()[17]) if out else None
+
+
+def prime(group, run):
+    """One message the watcher does not act on, on each topic's partition PART, and waits
+    until the group's snapshot holds an offset of each: a restart knows where the backlog
+    of every topic begins (docs/slawatch.md, "Storage and restart")."""
+    for topic in ("sb.tickets.v1", "sb.routing.v1", "sb.activity.v1"):
+        produce(topic, [envelope("ticket.viewed", "T-slw-%s-prime" % run, {})], partition=PART)
+    deadline = time.time() + 30 * SLOW
+    while harness.psql("SELECT count(*) FROM sla_consumer_offsets WHERE consumer_group = '%s' "
+                       "AND part = %d" % (group, PART)).strip() != "3":
+        if time.time() > deadline:
+            raise AssertionError("offsets of partition %d not written" % PART)
+        time.sleep(0.2)
+
+
+class SlawatchRecoveryTest(Base):
+    """Regressions of docs/faults.md, "sb-slawatch after SIGKILL"."""
+
+    def start(self, run):
+        tmp = tempfile.mkdtemp(prefix="sb-slawatch-test-")
+        policies = os.path.join(tmp, "policies.json")
+        with open(policies, "w", encoding="utf-8") as f:
+            json.dump(RECOVERY_POLICIES, f)
+        return harness.StageService("sb-slawatch", run, SB_SLAWATCH_POLICIES_FILE=policies,
+                                    **RECOVERY_ENV)
+
+    def test_restart_then_deadline_fires_on_time(self):
+        """Bug 2: the timers stayed on the inputs' time after a restart while the consumer
+        was busy with other partitions; a deadline coming due after the restart fired only
+        when the inputs stopped."""
+        run = RUN + "t"
+        svc = self.start(run)
+        prime("sb-slawatch-test-" + run, run)
+        t1, t2 = "T-slw-%s-late1" % run, "T-slw-%s-late2" % run
+        t0 = time.time()
+        produce("sb.tickets.v1", [triaged(t1, t=t0)], partition=PART)
+        wait_for(lambda v: len(of(v, t1, "sla.started")) == 1, [t1], 30 * SLOW)
+        time.sleep(0.5)  # the snapshot is written after the started event was acknowledged
+        self.assertEqual(svc.stop(), 0)
+        svc = self.start(run)
+        stop = []
+
+        def noise():
+            # Inputs on other partitions all along: every loop turn has work.
+            i = 0
+            while not stop:
+                produce("sb.activity.v1", [status("T-slw-%s-noise%d" % (run, i), "in_progress")],
+                        partition=OTHER)
+                i += 1
+                time.sleep(0.05)
+
+        import threading
+        th = threading.Thread(target=noise, daemon=True)
+        th.start()
+        try:
+            r0 = time.time()
+            produce("sb.tickets.v1", [triaged(t2, t=r0)], partition=PART)
+            evs = wait_for(lambda v: len(of(v, t1, "sla.breached")) == 1 and
+                           len(of(v, t2, "sla.breached")) == 1, [t1, t2], (16 + 20) * SLOW)
+        finally:
+            stop.append(1)
+            th.join(30)
+            rc = svc.stop()
+        self.assertEqual(rc, 0)
+        for t, origin in ((t1, t0), (t2, r0)):
+            fr = unique([e for e in evs if e["ticket_id"] == t and
+                         e["payload"].get("kind") == "first_response"])
+            got = {(e["type"], e["payload"].get("fraction")): parse_ms(e["occurred_at"])
+                   for e in fr}
+            due = {("sla.warning", 0.5): 8000, ("sla.warning", 0.75): 12000,
+                   ("sla.breached", None): 16000}
+            for step_, after in due.items():
+                self.assertIn(step_, got, "%s: %s missing: %s" % (t, step_, sorted(got)))
+                late = got[step_] - (int(origin * 1000) + after)
+                self.assertGreaterEqual(late, 0, (t, step_))
+                self.assertLess(late, 2500 * SLOW, "%s: %s late by %d ms" % (t, step_, late))
+        self.assertNoDuplicateSteps(evs)
+
+    def test_kill_between_produce_and_snapshot_reply_applied_once(self):
+        """Bug 1: killed after a reply was applied and its batch produced but before the
+        snapshot was written, down past the deadline: the restarted watcher judged the
+        restored clock by the wall clock before reading the reply from the backlog, and
+        breached a ticket answered in time."""
+        run = RUN + "k"
+        group = "sb-slawatch-test-" + run
+        svc = self.start(run)
+        prime(group, run)
+        t, ctl = "T-slw-%s-ans" % run, "T-slw-%s-unans" % run
+        t0 = time.time()
+        produce("sb.tickets.v1", [triaged(t, t=t0), triaged(ctl, t=t0)], partition=PART)
+        deadline = time.time() + 30 * SLOW
+        while clock_state(group, t) != 1 or clock_state(group, ctl) != 1:
+            self.assertLess(time.time(), deadline, "clocks not snapshotted: " + svc.logs()[-2000:])
+            time.sleep(0.2)
+        # Hold the ticket's snapshot rows: the flush of the reply's batch produces its events,
+        # then waits on the row lock before its snapshot transaction can commit.
+        pg = harness.PG
+        lock = subprocess.Popen(["psql", "-h", pg["host"], "-p", pg["port"], "-U", pg["user"],
+                                 "-d", pg["db"], "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1"],
+                                env=dict(os.environ, PGPASSWORD=pg["password"]),
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        lock.stdin.write("BEGIN;\nSELECT pg_backend_pid();\nSELECT count(*) FROM (SELECT 1 "
+                         "FROM sla_clock_snapshots WHERE consumer_group = '%s' AND ticket_id = "
+                         "'%s' FOR UPDATE) x;\n" % (group, t))
+        lock.stdin.flush()
+        pid = int(lock.stdout.readline())
+        self.assertEqual(lock.stdout.readline().strip(), "2")  # first response, resolution
+        try:
+            produce("sb.activity.v1", [replied(t)], partition=PART)
+            waited = time.time() + 30 * SLOW
+            while harness.psql("SELECT count(*) FROM pg_stat_activity WHERE %d = ANY("
+                               "pg_blocking_pids(pid))" % pid).strip() == "0":
+                self.assertLess(time.time(), waited, "the reply's flush never came")
+                time.sleep(0.1)
+            svc.proc.send_signal(signal.SIGKILL)
+            svc.proc.wait(30)
+        finally:
+            lock.stdin.write("ROLLBACK;\n")
+            lock.stdin.close()
+            lock.wait(30)
+            lock.stdout.close()
+        self.assertEqual(clock_state(group, t), 1, "the reply's snapshot was written")
+        # Down past the deadline of both clocks.
+        while time.time() < t0 + 16 + 1:
+            time.sleep(0.2)
+        svc = self.start(run)
+        try:
+            evs = wait_for(lambda v: len(of(v, ctl, "sla.breached")) == 1, [t, ctl], 60 * SLOW)
+            self.assertEqual(len(unique(of(evs, ctl, "sla.breached"))), 1, svc.logs()[-3000:])
+            time.sleep(2.0)
+            evs = sla_events([t, ctl])
+            deadline = time.time() + 10 * SLOW
+            while clock_state(group, t) != 3 and time.time() < deadline:
+                time.sleep(0.2)
+            state = clock_state(group, t)
+        finally:
+            self.assertEqual(svc.stop(), 0)
+        self.assertEqual(of(evs, t, "sla.breached"), [], "breach of a clock answered in time")
+        self.assertEqual(state, 3, "the reply is not in the snapshot (met)")
+        self.assertNoDuplicateSteps(evs)
         for e in evs:
             self.assertValid(e)
 
