@@ -1785,7 +1785,9 @@ enum sb_stage_result router_handle(void *ctx, const struct sb_event *ev,
     }
     if (!ev->ticket_id[0] || strncmp(ev->ticket_id, r->ticket_prefix, strlen(r->ticket_prefix)))
         return r->nout || r->nwr ? SB_STAGE_PENDING : SB_STAGE_DONE;
-    if (!r->redis_ok || r->restoring) {
+    if (!r->redis_ok || (r->restoring && sb_mono_ms() >= r->agents_next_ms)) {
+        /* Redis back, or its state being restored: read again (at most every refresh). */
+        r->agents_next_ms = sb_mono_ms() + sb_config_int(r->cfg, "agents.refresh_ms");
         if (agents_refresh(r) != 0)
             return SB_STAGE_RETRY;
     }
