@@ -105,6 +105,58 @@ static void mark_dirty(struct sw_part *p, const char *ticket)
     sb_strlcpy(p->dirty[p->ndirty++], ticket, SB_SLA_TICKET_MAX);
 }
 
+/* Keeps an input read before its ticket's triage (written at the next flush). */
+static void deferred_add(struct sw_part *p, int topic, const rd_kafka_message_t *rkm,
+                         const struct sb_event *ev)
+{
+    struct sw_deferred *d;
+    if (p->ndeferred == p->capdeferred) {
+        p->capdeferred = p->capdeferred ? p->capdeferred * 2 : 16;
+        p->deferred = sb_realloc(p->deferred, p->capdeferred * sizeof(*p->deferred));
+    }
+    d = &p->deferred[p->ndeferred++];
+    memset(d, 0, sizeof(*d));
+    sb_strlcpy(d->ticket, ev->ticket_id, sizeof(d->ticket));
+    d->topic = topic;
+    d->offset = rkm->offset;
+    d->occurred_ms = ev->occurred_ms;
+    d->envelope = sb_malloc(rkm->len + 1);
+    memcpy(d->envelope, rkm->payload, rkm->len);
+    d->envelope[rkm->len] = '\0';
+    d->len = rkm->len;
+}
+
+/* Forgets deferred input i (applied or dropped); its row is deleted at the next flush. */
+static void deferred_forget(struct sw_part *p, size_t i)
+{
+    struct sw_deferred *d = &p->deferred[i];
+    if (d->written) {
+        if (p->ngone == p->capgone) {
+            p->capgone = p->capgone ? p->capgone * 2 : 16;
+            p->gone = sb_realloc(p->gone, p->capgone * sizeof(*p->gone));
+        }
+        p->gone[p->ngone].topic = d->topic;
+        p->gone[p->ngone++].offset = d->offset;
+    }
+    free(d->envelope);
+    memmove(d, d + 1, (p->ndeferred - i - 1) * sizeof(*d));
+    p->ndeferred--;
+}
+
+/* The backlog is read: deferred inputs left belong to no ticket triaged in this group. */
+static void deferred_drop_all(struct sw_part *p)
+{
+    if (p->ndeferred > 0) {
+        char part[16], n[24];
+        sb_fmt(part, sizeof(part), "%d", (int)p->id);
+        sb_fmt(n, sizeof(n), "%zu", p->ndeferred);
+        sb_log_kv(SB_LOG_INFO, "inputs of tickets never triaged in this group dropped", "partition",
+                  part, "inputs", n, NULL);
+    }
+    while (p->ndeferred > 0)
+        deferred_forget(p, p->ndeferred - 1);
+}
+
 /* ------------------------------------------------------------------ PostgreSQL */
 
 static struct sb_pg *pg(struct slawatch *s)
@@ -343,9 +395,38 @@ static int part_load(struct slawatch *s, struct sw_part *p)
             restored++;
     }
     PQclear(res);
+    res = query(s,
+                "SELECT topic, input_offset, ticket_id, (extract(epoch FROM occurred_at) * "
+                "1000)::bigint, envelope FROM sla_deferred_inputs WHERE consumer_group = $1 AND "
+                "part = $2::int ORDER BY input_offset",
+                2, params);
+    if (res == NULL)
+        return SB_E_IO;
+    for (int i = 0; i < PQntuples(res); i++) {
+        for (int t = 0; t < SW_NTOPICS; t++) {
+            if (strcmp(PQgetvalue(res, i, 0), topic_names[t]) != 0)
+                continue;
+            if (p->ndeferred == p->capdeferred) {
+                p->capdeferred = p->capdeferred ? p->capdeferred * 2 : 16;
+                p->deferred = sb_realloc(p->deferred, p->capdeferred * sizeof(*p->deferred));
+            }
+            struct sw_deferred *d = &p->deferred[p->ndeferred++];
+            memset(d, 0, sizeof(*d));
+            d->topic = t;
+            d->offset = strtoll(PQgetvalue(res, i, 1), NULL, 10);
+            sb_strlcpy(d->ticket, PQgetvalue(res, i, 2), sizeof(d->ticket));
+            d->occurred_ms = strtoll(PQgetvalue(res, i, 3), NULL, 10);
+            d->envelope = sb_strdup(PQgetvalue(res, i, 4));
+            d->len = strlen(d->envelope);
+            d->written = true;
+        }
+    }
+    PQclear(res);
     if (s->m_restored != NULL)
         sb_metric_add(s->m_restored, (double)restored);
     catchup_begin(s, p);
+    if (!p->catching_up)
+        deferred_drop_all(p);
     {
         char n[24], b[96];
         size_t len = 0;
@@ -381,6 +462,10 @@ static void part_free(struct sw_part *p)
         }
     free(p->buckets);
     free(p->dirty);
+    for (size_t i = 0; i < p->ndeferred; i++)
+        free(p->deferred[i].envelope);
+    free(p->deferred);
+    free(p->gone);
     free(p);
 }
 
@@ -499,6 +584,7 @@ void sw_catchup_turn(struct slawatch *s)
         if (done || mono >= p->catchup_until) {
             char part[16];
             p->catching_up = false;
+            deferred_drop_all(p);
             sb_fmt(part, sizeof(part), "%d", (int)p->id);
             sb_log_kv(SB_LOG_INFO,
                       done ? "partition caught up: timers follow the wall clock"
@@ -1009,6 +1095,29 @@ static bool relevant(const char *type)
     return false;
 }
 
+/* Applies the inputs of ticket read before its triage, in the order they occurred. */
+static void apply_deferred(struct slawatch *s, struct sw_part *p, const char *ticket)
+{
+    for (;;) {
+        size_t best = p->ndeferred;
+        struct sb_event ev;
+        char why[256];
+        for (size_t i = 0; i < p->ndeferred; i++)
+            if (strcmp(p->deferred[i].ticket, ticket) == 0 &&
+                (best == p->ndeferred ||
+                 p->deferred[i].occurred_ms < p->deferred[best].occurred_ms))
+                best = i;
+        if (best == p->ndeferred)
+            return;
+        memset(&ev, 0, sizeof(ev));
+        if (sb_event_decode(p->deferred[best].envelope, p->deferred[best].len, &ev, why,
+                            sizeof(why)) == 0)
+            apply(s, p, &ev);
+        sb_event_clear(&ev);
+        deferred_forget(p, best);
+    }
+}
+
 enum sb_stage_result sw_handle(void *ctx, const struct sb_event *ev, const rd_kafka_message_t *rkm,
                                char *reason, size_t reason_size)
 {
@@ -1047,8 +1156,17 @@ enum sb_stage_result sw_handle(void *ctx, const struct sb_event *ev, const rd_ka
         sb_fmt(reason, reason_size, "payload: customer_key or band missing");
         return SB_STAGE_INVALID;
     }
+    /* Catching up, the three backlogs are read side by side: an input of a ticket whose
+     * triage is not read yet waits for it (or for the end of the catch-up). */
+    if (p->catching_up && strcmp(ev->type, "ticket.triaged") != 0 &&
+        facts_get(p, ev->ticket_id) == NULL) {
+        deferred_add(p, ti, rkm, ev);
+        return SB_STAGE_PENDING;
+    }
     from = s->events.n;
     apply(s, p, ev);
+    if (p->ndeferred > 0 && strcmp(ev->type, "ticket.triaged") == 0)
+        apply_deferred(s, p, ev->ticket_id);
     tag_events(s, from, p->id);
     mark_dirty(p, ev->ticket_id);
     return SB_STAGE_PENDING;
@@ -1348,11 +1466,16 @@ static void clock_json(const struct sb_sla_clock *c, const struct slawatch *s, j
     json_array_append_new(a, o);
 }
 
+static int cmp_ticket(const void *a, const void *b)
+{
+    return strcmp((const char *)a, (const char *)b);
+}
+
 /* Writes the rows of every dirty ticket and the offsets, in one transaction. */
 static int write_snapshots(struct slawatch *s)
 {
     json_t *tickets = json_array(), *clocks = json_array(), *facts = json_array(),
-           *offsets = json_array();
+           *offsets = json_array(), *deferred = json_array(), *gone = json_array();
     size_t nwork = 0;
     int rc = SB_E_IO;
     char err[512];
@@ -1361,8 +1484,13 @@ static int write_snapshots(struct slawatch *s)
         struct sw_part *p = s->parts[i];
         if (p == NULL)
             continue;
+        /* One row per ticket: an upsert must not meet the same key twice. */
+        if (p->ndirty > 1)
+            qsort(p->dirty, p->ndirty, sizeof(*p->dirty), cmp_ticket);
         for (size_t d = 0; d < p->ndirty; d++) {
             const char *t = p->dirty[d];
+            if (d > 0 && strcmp(t, p->dirty[d - 1]) == 0)
+                continue;
             struct sw_facts *f = facts_get(p, t);
             json_array_append_new(tickets, json_string(t));
             for (int k = 0; k < SB_SLA_KINDS; k++) {
@@ -1377,6 +1505,22 @@ static int write_snapshots(struct slawatch *s)
                     f->band ? sb_sla_band_name(f->band) : "", "n", f->nature, "a", f->agent_id);
                 json_array_append_new(facts, o);
             }
+            nwork++;
+        }
+        for (size_t d = 0; d < p->ndeferred; d++) {
+            const struct sw_deferred *x = &p->deferred[d];
+            if (x->written)
+                continue;
+            json_array_append_new(
+                deferred, json_pack("{s:s, s:i, s:I, s:s, s:I, s:s%}", "tp", topic_names[x->topic],
+                                    "p", (int)p->id, "o", (json_int_t)x->offset, "t", x->ticket,
+                                    "ms", (json_int_t)x->occurred_ms, "e", x->envelope, x->len));
+            nwork++;
+        }
+        for (size_t d = 0; d < p->ngone; d++) {
+            json_array_append_new(gone,
+                                  json_pack("{s:s, s:i, s:I}", "tp", topic_names[p->gone[d].topic],
+                                            "p", (int)p->id, "o", (json_int_t)p->gone[d].offset));
             nwork++;
         }
         if (p->offsets_dirty) {
@@ -1394,8 +1538,9 @@ static int write_snapshots(struct slawatch *s)
     }
     {
         char *a1 = json_dumps(tickets, JSON_COMPACT), *a2 = json_dumps(clocks, JSON_COMPACT),
-             *a3 = json_dumps(facts, JSON_COMPACT), *a4 = json_dumps(offsets, JSON_COMPACT);
-        const char *params[5] = {s->group, a1, a2, a3, a4};
+             *a3 = json_dumps(facts, JSON_COMPACT), *a4 = json_dumps(offsets, JSON_COMPACT),
+             *a5 = json_dumps(deferred, JSON_COMPACT), *a6 = json_dumps(gone, JSON_COMPACT);
+        const char *params[7] = {s->group, a1, a2, a3, a4, a5, a6};
         struct sb_pg *c = pg(s);
         PGresult *res = NULL;
         int e = 0;
@@ -1421,13 +1566,21 @@ static int write_snapshots(struct slawatch *s)
                 "nullif(x->>'a', '') FROM jsonb_array_elements($4::jsonb) x ON CONFLICT "
                 "(consumer_group, ticket_id) DO UPDATE SET part = excluded.part, customer_key = "
                 "excluded.customer_key, channel = excluded.channel, band = excluded.band, nature "
-                "= excluded.nature, agent_id = excluded.agent_id, updated_at = now()) "
+                "= excluded.nature, agent_id = excluded.agent_id, updated_at = now()), "
+                "di AS (INSERT INTO sla_deferred_inputs (consumer_group, topic, part, "
+                "input_offset, ticket_id, occurred_at, envelope) SELECT $1, x->>'tp', "
+                "(x->>'p')::int, (x->>'o')::bigint, x->>'t', to_timestamp((x->>'ms')::bigint / "
+                "1000.0), x->>'e' FROM jsonb_array_elements($6::jsonb) x ON CONFLICT DO "
+                "NOTHING), "
+                "dd AS (DELETE FROM sla_deferred_inputs d USING jsonb_array_elements($7::jsonb) x "
+                "WHERE d.consumer_group = $1 AND d.topic = x->>'tp' AND d.part = (x->>'p')::int "
+                "AND d.input_offset = (x->>'o')::bigint) "
                 "INSERT INTO sla_consumer_offsets (consumer_group, topic, part, next_offset) "
                 "SELECT $1, x->>'topic', (x->>'p')::int, (x->>'o')::bigint FROM "
                 "jsonb_array_elements($5::jsonb) x ON CONFLICT (consumer_group, topic, part) DO "
                 "UPDATE SET next_offset = greatest(sla_consumer_offsets.next_offset, "
                 "excluded.next_offset), updated_at = now()",
-                5, params, &e, err, sizeof(err));
+                7, params, &e, err, sizeof(err));
             if (res != NULL && sb_pg_exec(c, "COMMIT", err, sizeof(err)) == 0)
                 rc = 0;
             else
@@ -1442,6 +1595,8 @@ static int write_snapshots(struct slawatch *s)
         free(a2);
         free(a3);
         free(a4);
+        free(a5);
+        free(a6);
     }
     if (rc == 0) {
         for (int i = 0; i < SW_MAX_PARTS; i++) {
@@ -1455,6 +1610,9 @@ static int write_snapshots(struct slawatch *s)
             }
             p->ndirty = 0;
             p->offsets_dirty = false;
+            for (size_t d = 0; d < p->ndeferred; d++)
+                p->deferred[d].written = true;
+            p->ngone = 0;
         }
     }
 out:
@@ -1462,6 +1620,8 @@ out:
     json_decref(clocks);
     json_decref(facts);
     json_decref(offsets);
+    json_decref(deferred);
+    json_decref(gone);
     return rc;
 }
 

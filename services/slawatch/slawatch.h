@@ -25,6 +25,23 @@
 
 struct sw_facts; /* per ticket: customer, channel, band, agent (service.c) */
 
+/* An input read, while catching up, before its ticket's ticket.triaged (table
+ * sla_deferred_inputs): applied right after the triage. */
+struct sw_deferred {
+    char ticket[SB_SLA_TICKET_MAX];
+    int topic; /* index into the topics read */
+    int64_t offset, occurred_ms;
+    char *envelope; /* the message as read */
+    size_t len;
+    bool written; /* its row is in the snapshot */
+};
+
+/* A row of sla_deferred_inputs to delete at the next flush. */
+struct sw_deferred_key {
+    int topic;
+    int64_t offset;
+};
+
 /* The clocks of one partition number. */
 struct sw_part {
     int32_t id;
@@ -43,7 +60,11 @@ struct sw_part {
     int64_t restored_at;          /* monotonic */
     int64_t catchup_until;        /* monotonic: the wall clock from then on regardless */
     int turns;                    /* loop turns since the take-over */
-    struct sw_facts **buckets;    /* ticket facts, chained */
+    struct sw_deferred *deferred; /* in reading order */
+    size_t ndeferred, capdeferred;
+    struct sw_deferred_key *gone; /* deferred rows to delete */
+    size_t ngone, capgone;
+    struct sw_facts **buckets; /* ticket facts, chained */
     size_t nbuckets, nfacts;
     char (*dirty)[SB_SLA_TICKET_MAX]; /* tickets whose rows need writing */
     size_t ndirty, capdirty;

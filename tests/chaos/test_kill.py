@@ -4,7 +4,7 @@ then restarted; the checker finds every accepted contact once, no ticket assigne
 no agent above capacity, every due SLA event once.
 
 One stream kills sb-ingest, sb-triage and sb-reporter in turn; sb-router and sb-slawatch
-each have their own stream (sb-slawatch's skipped while the bug named below is open)."""
+each have their own stream."""
 import os
 import sys
 import time
@@ -12,12 +12,6 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import chaos  # noqa: E402
-
-SLAWATCH_RESTART_BUG = (
-    "sb-slawatch restarted after SIGKILL loses the agent.replied/resolved inputs of some "
-    "tickets (first-response breach and resolution breach produced for tickets answered and "
-    "resolved before their targets), and its timers stay on the partition's input time "
-    "instead of the wall clock once the backlog is read: due breaches only come at shutdown")
 
 
 def kill_and_restart(test, programs):
@@ -51,7 +45,6 @@ class KillTest(unittest.TestCase):
     def test_kill_router_mid_stream(self):
         kill_and_restart(self, ["sb-router"])
 
-    @unittest.skipUnless(os.environ.get("SB_CHAOS_KNOWN_BUGS"), SLAWATCH_RESTART_BUG)
     def test_kill_slawatch_mid_stream(self):
         kill_and_restart(self, ["sb-slawatch"])
 
