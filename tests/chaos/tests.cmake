@@ -5,11 +5,10 @@ find_program(SB_PYTHON3_CHAOS NAMES python3 PATHS /usr/bin NO_DEFAULT_PATH)
 sb_add_script_test(NAME itest_chaos_kill
     COMMAND ${SB_PYTHON3_CHAOS} ${CMAKE_CURRENT_LIST_DIR}/test_kill.py
     LABEL integration TIMEOUT 600 LOCK stage_services)
-# KafkaOutageTest is not registered yet: clean twice in build/, but one run under ASan
-# showed an agent offered a 4th chat (capacity 3) right after the broker came back, not
-# yet explained (docs/faults.md, "Bugs found"). Run it by hand:
-#   python3 tests/chaos/test_faults.py KafkaOutageTest
-foreach(scn postgres:PostgresRestartTest redis:RedisLossTest
+# KafkaOutageTest: the 4th chat once seen under ASan came from another fault-suite run on
+# the same stack (same Redis database, key prefix and simulated agent ids); alone it is
+# clean (docs/faults.md, "Bugs found").
+foreach(scn kafka:KafkaOutageTest postgres:PostgresRestartTest redis:RedisLossTest
         poison:PoisonTest scaleout:ScaleOutTest)
     string(REPLACE ":" ";" scn "${scn}")
     list(GET scn 0 name)
@@ -19,5 +18,5 @@ foreach(scn postgres:PostgresRestartTest redis:RedisLossTest
         LABEL integration TIMEOUT 600 LOCK stage_services)
 endforeach()
 # Stopping a component of the stack affects every test running beside it.
-set_tests_properties(itest_chaos_postgres itest_chaos_redis
+set_tests_properties(itest_chaos_kafka itest_chaos_postgres itest_chaos_redis
     PROPERTIES RUN_SERIAL TRUE)
