@@ -19,6 +19,7 @@
 #include <string.h>
 
 #define OFFSETS_TIMEOUT_MS 15000
+#define RETRY_FOR_MS 60000
 #define MAX_TOPICS 64
 #define TS_START (-2) /* ListOffsets: the earliest offset */
 #define TS_END (-1)   /* ListOffsets: the next offset to be written */
@@ -139,6 +140,30 @@ static void print_summary(rd_kafka_t *rk, const rd_kafka_topic_partition_list_t 
     }
 }
 
+/* Errors of a cluster that is still starting or moving leaders: worth another try. */
+static int retriable(rd_kafka_resp_err_t e)
+{
+    return e == RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS ||
+           e == RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE ||
+           e == RD_KAFKA_RESP_ERR_NOT_COORDINATOR || e == RD_KAFKA_RESP_ERR__TIMED_OUT ||
+           e == RD_KAFKA_RESP_ERR__TRANSPORT || e == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE ||
+           e == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION ||
+           e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || e == RD_KAFKA_RESP_ERR__WAIT_COORD;
+}
+
+/* The first retriable error of a call or of one of its partitions, else the call's. */
+static rd_kafka_resp_err_t first_error(rd_kafka_resp_err_t e,
+                                       const rd_kafka_topic_partition_list_t *list)
+{
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return e;
+    for (int i = 0; i < list->cnt; i++) {
+        if (list->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR)
+            return list->elems[i].err;
+    }
+    return RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
 static int parse_to(const char *to, int64_t *ts)
 {
     if (strcmp(to, "start") == 0)
@@ -192,7 +217,17 @@ int sbctl_offsets(struct sbctl *ctl, int argc, char **argv)
             fprintf(stderr, "sbctl offsets: no sb.* topics in the cluster\n");
         goto done;
     }
-    e = rd_kafka_offsets_for_times(rk, list, OFFSETS_TIMEOUT_MS);
+    /* A broker just started, or topics just created, answer "not yet" for a while. */
+    for (int64_t until = sb_mono_ms() + RETRY_FOR_MS;;) {
+        for (int i = 0; i < list->cnt; i++) {
+            list->elems[i].offset = ts;
+            list->elems[i].err = RD_KAFKA_RESP_ERR_NO_ERROR;
+        }
+        e = rd_kafka_offsets_for_times(rk, list, OFFSETS_TIMEOUT_MS);
+        if (!retriable(first_error(e, list)) || sb_mono_ms() > until)
+            break;
+        sb_sleep_ms(500);
+    }
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
         fprintf(stderr, "sbctl offsets: cannot look the offsets up: %s\n", rd_kafka_err2str(e));
         goto done;
@@ -216,7 +251,14 @@ int sbctl_offsets(struct sbctl *ctl, int argc, char **argv)
             tp->offset = hi;
         }
     }
-    e = rd_kafka_commit(rk, list, 0);
+    for (int64_t until = sb_mono_ms() + RETRY_FOR_MS;;) {
+        e = rd_kafka_commit(rk, list, 0);
+        if (!retriable(first_error(e, list)) || sb_mono_ms() > until)
+            break;
+        for (int i = 0; i < list->cnt; i++)
+            list->elems[i].err = RD_KAFKA_RESP_ERR_NO_ERROR;
+        sb_sleep_ms(500);
+    }
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
         if (e == RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID || e == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION ||
             e == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS)
