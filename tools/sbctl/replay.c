@@ -136,7 +136,7 @@ static rd_kafka_topic_partition_list_t *ranges(rd_kafka_t *rk, const struct sbct
                                                int64_t since_ms, long long *total)
 {
     const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_topic_partition_list_t *all = rd_kafka_topic_partition_list_new(96), *todo;
+    rd_kafka_topic_partition_list_t *all = rd_kafka_topic_partition_list_new(96), *wanted;
     rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 1, NULL, &md, REPLAY_TIMEOUT_MS);
 
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -161,7 +161,7 @@ static rd_kafka_topic_partition_list_t *ranges(rd_kafka_t *rk, const struct sbct
         rd_kafka_topic_partition_list_destroy(all);
         return NULL;
     }
-    todo = rd_kafka_topic_partition_list_new(all->cnt);
+    wanted = rd_kafka_topic_partition_list_new(all->cnt);
     *total = 0;
     for (int i = 0; i < all->cnt; i++) {
         rd_kafka_topic_partition_t *tp = &all->elems[i];
@@ -172,21 +172,21 @@ static rd_kafka_topic_partition_list_t *ranges(rd_kafka_t *rk, const struct sbct
             fprintf(stderr, "sbctl replay: %s [%d]: %s\n", tp->topic, (int)tp->partition,
                     rd_kafka_err2str(e));
             rd_kafka_topic_partition_list_destroy(all);
-            rd_kafka_topic_partition_list_destroy(todo);
+            rd_kafka_topic_partition_list_destroy(wanted);
             return NULL;
         }
         if (tp->offset < 0 || tp->offset < lo) /* nothing after the time / compacted away */
             tp->offset = tp->offset < 0 ? hi : lo;
         if (tp->offset < hi) {
             rd_kafka_topic_partition_t *t =
-                rd_kafka_topic_partition_list_add(todo, tp->topic, tp->partition);
+                rd_kafka_topic_partition_list_add(wanted, tp->topic, tp->partition);
             t->offset = tp->offset;
             t->opaque = (void *)(intptr_t)hi;
             *total += hi - tp->offset;
         }
     }
     rd_kafka_topic_partition_list_destroy(all);
-    return todo;
+    return wanted;
 }
 
 static int project(struct sb_pg *pg, struct sb_strbuf *batch, long long *fresh)
@@ -210,15 +210,15 @@ static int project(struct sb_pg *pg, struct sb_strbuf *batch, long long *fresh)
 }
 
 /* Reads every range to its end, projecting batch by batch. */
-static int replay(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *todo, struct sb_pg *pg,
+static int replay(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *wanted, struct sb_pg *pg,
                   long long *read, long long *fresh, long long *skipped)
 {
     struct sb_strbuf batch = {0};
     size_t n = 0;
-    int left = todo->cnt, rc = 0;
+    int left = wanted->cnt, rc = 0;
     int64_t idle_since = sb_mono_ms();
 
-    rd_kafka_assign(rk, todo);
+    rd_kafka_assign(rk, wanted);
     while (left > 0 && rc == 0) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
         if (m == NULL) {
@@ -235,7 +235,7 @@ static int replay(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *todo, struct 
         }
         idle_since = sb_mono_ms();
         rd_kafka_topic_partition_t *tp =
-            m->rkt ? rd_kafka_topic_partition_list_find(todo, rd_kafka_topic_name(m->rkt),
+            m->rkt ? rd_kafka_topic_partition_list_find(wanted, rd_kafka_topic_name(m->rkt),
                                                         m->partition)
                    : NULL;
         if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
@@ -304,7 +304,7 @@ int sbctl_replay(struct sbctl *ctl, int argc, char **argv)
     long long total = 0, read = 0, fresh = 0, skipped = 0;
     struct sb_pg *admin = NULL, *pg = NULL;
     rd_kafka_t *rk = NULL;
-    rd_kafka_topic_partition_list_t *todo = NULL;
+    rd_kafka_topic_partition_list_t *wanted = NULL;
     int rc = SBCTL_EXIT_FAIL;
 
     if (sbctl_wants_help(argc, argv)) {
@@ -337,20 +337,20 @@ int sbctl_replay(struct sbctl *ctl, int argc, char **argv)
     }
     if ((admin = sbctl_pg(ctl)) == NULL || fresh_schema(admin, schema) != 0 ||
         (pg = schema_pg(ctl, schema)) == NULL || (rk = reader(ctl)) == NULL ||
-        (todo = ranges(rk, ctl, ntopics ? topics : default_topics,
-                       ntopics ? ntopics : sizeof(default_topics) / sizeof(default_topics[0]),
-                       since_ms, &total)) == NULL)
+        (wanted = ranges(rk, ctl, ntopics ? topics : default_topics,
+                         ntopics ? ntopics : sizeof(default_topics) / sizeof(default_topics[0]),
+                         since_ms, &total)) == NULL)
         goto done;
-    if (todo->cnt > 0 && replay(rk, todo, pg, &read, &fresh, &skipped) != 0)
+    if (wanted->cnt > 0 && replay(rk, wanted, pg, &read, &fresh, &skipped) != 0)
         goto done;
     printf("replayed %lld of %lld messages of %d partitions into schema %s: %lld events "
            "projected, %lld duplicates, %lld undecodable (in the DLQ)\n",
-           read, total, todo->cnt, schema, fresh, read - fresh - skipped, skipped);
+           read, total, wanted->cnt, schema, fresh, read - fresh - skipped, skipped);
     print_counts(admin, schema);
     rc = SBCTL_EXIT_OK;
 done:
-    if (todo != NULL)
-        rd_kafka_topic_partition_list_destroy(todo);
+    if (wanted != NULL)
+        rd_kafka_topic_partition_list_destroy(wanted);
     if (rk != NULL) {
         rd_kafka_consumer_close(rk);
         rd_kafka_destroy(rk);
