@@ -70,6 +70,7 @@ struct reporter_api {
     pthread_cond_t cache_cond;
     struct cached cache[CACHE_SLOTS];
     unsigned cache_next;
+    char targets[512]; /* the summary's targets, a JSON object built from targets.* */
 };
 
 /* Who is asking: scope "all" (supervisor, admin), "lead" (team) or "agent" (own). */
@@ -229,10 +230,12 @@ static const char sql_report_file[] =
     "AND period_end) OR id = $3::bigint ORDER BY period_start DESC LIMIT 1";
 
 /* The day's figures from the bi views (docs/metrics.md), the backlog now, the day's
- * arrivals per hour, the seven days up to it, and the SPEC §6 targets. */
+ * arrivals per hour, the seven days up to it; $2 the targets (configuration, SPEC §6). */
 static const char sql_summary[] =
     "WITH d AS (SELECT * FROM bi.daily_service WHERE day = $1::date), "
     "c AS (SELECT * FROM bi.csat_daily WHERE day = $1::date), "
+    "f AS (SELECT * FROM bi.followup_daily WHERE day = $1::date), "
+    "n AS (SELECT * FROM bi.feedback_daily WHERE day = $1::date), "
     "s AS (SELECT * FROM bi.sla_attainment WHERE day = $1::date), "
     "b AS (SELECT coalesce(band, 'none') AS band, sum(open_tickets)::integer AS n, "
     "min(oldest_created_at) AS oldest FROM bi.backlog GROUP BY 1) "
@@ -253,8 +256,14 @@ static const char sql_summary[] =
     "'sla_due', coalesce((SELECT sum(due) FROM s), 0), "
     "'sla_attainment', (SELECT round(sum(met)::numeric / nullif(sum(due), 0), 4) FROM s), "
     "'breached_tickets', coalesce((SELECT breached_tickets FROM d), 0), "
-    "'backlog', coalesce((SELECT sum(n) FROM b), 0)), "
+    "'backlog', coalesce((SELECT sum(n) FROM b), 0), "
+    "'followup_due', coalesce((SELECT callbacks_due FROM f), 0), "
+    "'followup_rate', (SELECT round(followup_rate, 4) FROM f), "
+    "'negative_feedback', coalesce((SELECT negative FROM n), 0), "
+    "'attitude_share', (SELECT round(attitude_share, 4) FROM n)), "
     "'daily', (SELECT to_jsonb(d) FROM d), "
+    "'followup', (SELECT to_jsonb(f) FROM f), "
+    "'feedback', (SELECT to_jsonb(n) FROM n), "
     "'csat', (SELECT to_jsonb(c) FROM c), "
     "'sla', coalesce((SELECT jsonb_agg(to_jsonb(s) ORDER BY s.kind, s.band) FROM s), "
     "'[]'::jsonb), "
@@ -276,9 +285,7 @@ static const char sql_summary[] =
     "round(resolution_rate, 4), 'first_contact_resolution', round(fcr_rate, 4), 'csat_avg', "
     "round(csat_avg, 2), 'breached_tickets', breached_tickets) ORDER BY day) "
     "FROM bi.daily_service WHERE day > $1::date - 7 AND day <= $1::date), '[]'::jsonb), "
-    "'targets', jsonb_build_object('first_contact_resolution', 0.85, "
-    "'first_response_presale_s', 30, 'first_response_aftersale_s', 3600, "
-    "'attitude_negative_share_max', 0.05, 'answer_accuracy', 0.98, 'followup_rate', 0.8))::text";
+    "'targets', $2::jsonb)::text";
 
 struct statement {
     const char *name, *sql;
@@ -290,7 +297,7 @@ static const struct statement statements[] = {
     {"api_search", sql_search, 13},  {"api_queues", sql_queues, 0},
     {"api_agents", sql_agents, 4},   {"api_sla", sql_sla, 4},
     {"api_reports", sql_reports, 3}, {"api_report_file", sql_report_file, 3},
-    {"api_summary", sql_summary, 1},
+    {"api_summary", sql_summary, 2},
 };
 
 /* ------------------------------------------------------------------ connections */
@@ -1189,7 +1196,7 @@ static void summary(struct reporter_api *api, const struct sb_http_req *req,
                     struct sb_http_resp *resp)
 {
     char day[16];
-    const char *params[1] = {day};
+    const char *params[2] = {day, api->targets};
     PGresult *res;
 
     char key[32], *text;
@@ -1202,7 +1209,7 @@ static void summary(struct reporter_api *api, const struct sb_http_req *req,
         cached_answer(resp, text, len);
         return;
     }
-    res = query(api, resp, "api_summary", 1, params);
+    res = query(api, resp, "api_summary", 2, params);
     if (res == NULL) {
         cache_put(api, key, NULL, 0);
         return;
@@ -1319,6 +1326,17 @@ struct reporter_api *reporter_api_new(const struct sb_config *cfg, struct sb_met
     pthread_mutex_init(&api->cache_lock, NULL);
     pthread_cond_init(&api->cache_cond, NULL);
     api->cache_ms = sb_config_int(cfg, "api.cache_ms");
+    /* The keys are those of docs/api.md; %g keeps a configured share as written. */
+    sb_fmt(api->targets, sizeof(api->targets),
+           "{\"first_contact_resolution\": %g, \"first_response_presale_s\": %lld, "
+           "\"first_response_aftersale_s\": %lld, \"attitude_negative_share_max\": %g, "
+           "\"answer_accuracy\": %g, \"followup_rate\": %g}",
+           sb_config_double(cfg, "targets.first_contact_resolution"),
+           (long long)sb_config_int(cfg, "targets.first_response_presale_s"),
+           (long long)sb_config_int(cfg, "targets.first_response_aftersale_s"),
+           sb_config_double(cfg, "targets.attitude_negative_share_max"),
+           sb_config_double(cfg, "targets.answer_accuracy"),
+           sb_config_double(cfg, "targets.followup_rate"));
     for (int i = 0; i < 3; i++)
         api->m_requests[i] = sb_metrics_counter(
             metrics, "sb_reporter_api_requests_total",

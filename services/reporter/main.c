@@ -52,6 +52,18 @@ static const struct sb_config_def reporter_defs[] = {
      "share of each day's conversations drawn for QA review"},
     {"qa.seed", "SB_QA_SEED", SB_CFG_INT, "1", 0, 2147483647, 0,
      "seed of the QA draw (the same day and seed give the same sample)"},
+    {"targets.first_contact_resolution", "SB_TARGET_FIRST_CONTACT_RESOLUTION", SB_CFG_DOUBLE,
+     "0.85", 0, 1, 0, "first-contact resolution target shown against the actual"},
+    {"targets.first_response_presale_s", "SB_TARGET_FIRST_RESPONSE_PRESALE_S", SB_CFG_INT, "30", 0,
+     86400, 0, "pre-sale first response target (seconds)"},
+    {"targets.first_response_aftersale_s", "SB_TARGET_FIRST_RESPONSE_AFTERSALE_S", SB_CFG_INT,
+     "3600", 0, 604800, 0, "after-sale first response target (seconds)"},
+    {"targets.attitude_negative_share_max", "SB_TARGET_ATTITUDE_NEGATIVE_SHARE_MAX", SB_CFG_DOUBLE,
+     "0.05", 0, 1, 0, "highest share of negative feedback about agent attitude"},
+    {"targets.answer_accuracy", "SB_TARGET_ANSWER_ACCURACY", SB_CFG_DOUBLE, "0.98", 0, 1, 0,
+     "answer accuracy target"},
+    {"targets.followup_rate", "SB_TARGET_FOLLOWUP_RATE", SB_CFG_DOUBLE, "0.8", 0, 1, 0,
+     "complaint callback follow-up rate target"},
 };
 
 /* Runs the report schedule (sb_reports_run, migration 0006) with the local time. */

@@ -30,7 +30,8 @@ ARTIFACTS = os.environ.get("SB_TEST_ARTIFACTS", os.path.join(harness.ROOT, "buil
                                                              "test-artifacts"))
 TOKEN = os.environ.get("SB_ADMIN_TOKEN", "dev-admin-token")
 KPIS = ("arrivals", "first_response_avg_s", "resolution_rate", "first_contact_resolution",
-        "csat_avg", "sla_attainment", "backlog", "breached_tickets")
+        "csat_avg", "sla_attainment", "backlog", "breached_tickets", "followup_rate",
+        "attitude_share")
 
 
 def chromium(url, *extra, budget_ms=20000, timeout=120):
@@ -130,6 +131,10 @@ class DashboardTest(unittest.TestCase):
         self.assertEqual(before["resolution_rate"], 0.6667)
         self.assertEqual(before["first_contact_resolution"], 1)
         self.assertEqual(before["csat_avg"], 3.5)
+        # No complaint callback fell due; the CSAT of 2 is the one negative feedback, not
+        # about attitude.
+        self.assertEqual((before["followup_rate"], before["negative_feedback"],
+                          before["attitude_share"]), (None, 1, 0))
         for k in KPIS:
             self.assertEqual(got[k], shown(before[k]), "KPI tile %s" % k)
 

@@ -2,8 +2,10 @@
 """The BI views on a scripted day whose every figure is computed by hand here: five
 tickets with known times (a quick resolution, one paused on the customer, one resolved
 without a reply, one with two contacts, one with only an internal note), their CSAT, two
-SLA clocks (one met, one breached) — through the real sb-reporter into PostgreSQL, read
-back from schema bi as the read-only BI role."""
+SLA clocks (one met, one breached) — and, on the next day, complaint callbacks and
+negative feedback (the follow-up rate and the attitude share) — through the real
+sb-reporter into PostgreSQL, read back from schema bi as the read-only BI role and from the
+read API's day summary."""
 import datetime
 import json
 import os
@@ -23,14 +25,15 @@ import test_projection  # noqa: E402
 RUN = uuid.uuid4().hex[:8]
 # A day of its own, far in the past, so that no other test's tickets fall on it.
 DAY = datetime.date(2001, 1, 1) + datetime.timedelta(days=int(RUN, 16) % 5000)
+DAY2 = DAY + datetime.timedelta(days=1)  # the callbacks' and the negative feedback's day
 AGENT = "a-bi-%s" % RUN
 
 
 # Topics of this run only: on the shared topics the running stack's services (triage,
 # router, simulated agents) would act on the scripted tickets and change their figures.
 TOPICS = {t: "sb.test.%s.%s" % (RUN, t.split(".")[1])
-          for t in ("sb.contacts.v1", "sb.routing.v1", "sb.activity.v1", "sb.presence.v1",
-                    "sb.sla.v1")}
+          for t in ("sb.contacts.v1", "sb.tickets.v1", "sb.routing.v1", "sb.activity.v1",
+                    "sb.presence.v1", "sb.sla.v1")}
 
 
 def private_topics():
@@ -39,13 +42,13 @@ def private_topics():
     return ",".join(TOPICS.values())
 
 
-def at(hms):
-    return "%sT%s.000Z" % (DAY.isoformat(), hms)
+def at(hms, day=None):
+    return "%sT%s.000Z" % ((day or DAY).isoformat(), hms)
 
 
-def ev(type_, tid, when, **payload):
+def ev(type_, tid, when, day=None, **payload):
     e = example(type_, tid, **payload)
-    e["occurred_at"] = at(when)
+    e["occurred_at"] = at(when, day)
     e["event_id"] = uuid7()
     return e
 
@@ -61,10 +64,71 @@ def bi(sql):
                           capture_output=True, text=True, check=True).stdout.strip()
 
 
+def followups_and_feedback(msgs, cust):
+    """DAY2: complaint callbacks and negative feedback, every figure by hand (see the tests).
+    F1 complaint about attitude (triage's complaint.attitude.zh), resolved 10:00, callback
+    due 11:00 (its followup.due twice, as after a watcher restart), a note at 10:30 before
+    it and one at 11:30 completing it; F2 complaint, resolved, callback due 12:00, then only
+    a CSAT of 1 (not an agent's action): not completed; F3 no complaint, CSAT 2, filed under
+    the category "attitude"; F4 no complaint, CSAT 5 (not negative); F5 an abandoned
+    call's callback (not a complaint's): left out; F6 complaint, callback due 15:00, a reply
+    at 15:05 completing it."""
+    d = DAY2
+    f = {i: "T-bf-%s-%d" % (RUN, i) for i in range(1, 7)}
+
+    def put(topic, e):
+        msgs.append((topic, e["ticket_id"], e))
+
+    def e(type_, tid, when, **payload):
+        return ev(type_, tid, when, day=d, **payload)
+
+    def opened(tid, when, complaint, rules):
+        m = contact(tid, cust, "question")
+        m["occurred_at"] = m["payload"]["received_at"] = at(when, d)
+        msgs.append(("sb.contacts.v1", cust, m))
+        put("sb.tickets.v1", e("ticket.triaged", tid, when, customer_key=cust,
+                               domain="service_complaint" if complaint else "logistics",
+                               stage="complaint" if complaint else "after_sale",
+                               rules_fired=[{"rule": r, "weight": 2, "field": "body"}
+                                            for r in rules]))
+
+    def act(type_, tid, when, **payload):
+        put("sb.activity.v1", e(type_, tid, when, actor=actor(), **payload))
+
+    def callback(tid, due, reason="complaint_resolved"):
+        put("sb.sla.v1", e("followup.due", tid, due, kind="callback", due_at=at(due, d),
+                           customer_key=cust, reason=reason))
+
+    opened(f[1], "09:00:00", True, ["complaint.zh", "complaint.attitude.zh"])
+    act("ticket.status_changed", f[1], "10:00:00", status="resolved")
+    act("ticket.note_added", f[1], "10:30:00", text="closing summary")
+    callback(f[1], "11:00:00")
+    callback(f[1], "11:00:00")
+    act("ticket.note_added", f[1], "11:30:00", text="called back: satisfied")
+    opened(f[2], "09:10:00", True, ["complaint.zh"])
+    act("ticket.status_changed", f[2], "10:10:00", status="resolved")
+    callback(f[2], "12:00:00")
+    put("sb.activity.v1", e("csat.received", f[2], "12:30:00", score=1))
+    opened(f[3], "09:20:00", False, ["logistics.late.zh"])
+    act("ticket.card_updated", f[3], "09:40:00", category="attitude")
+    put("sb.activity.v1", e("csat.received", f[3], "10:00:00", score=2))
+    opened(f[4], "09:30:00", False, [])
+    put("sb.activity.v1", e("csat.received", f[4], "10:00:00", score=5))
+    opened(f[5], "09:40:00", False, [])
+    callback(f[5], "10:40:00", reason="abandoned_call")
+    opened(f[6], "09:50:00", True, ["complaint.en"])
+    act("ticket.status_changed", f[6], "14:00:00", status="resolved")
+    callback(f[6], "15:00:00")
+    act("agent.replied", f[6], "15:05:00", public=True)
+    return f
+
+
 class BiViewsTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.reporter = Service("sb-reporter", SB_TOPICS=private_topics())
+        cls.port = int(harness.free_port())
+        cls.reporter = Service("sb-reporter", SB_TOPICS=private_topics(), SB_HTTP_PORT=cls.port,
+                               SB_API_CACHE_MS=0)
         t = {i: "T-bi-%s-%d" % (RUN, i) for i in range(1, 6)}
         cls.t = t
         cust = "BI%s" % RUN
@@ -114,6 +178,7 @@ class BiViewsTest(unittest.TestCase):
                                             clock_id=t[2] + ":first_response",
                                             kind="first_response", band="P2",
                                             target_at=at("10:01:00"), late_ms=1)))
+        cls.f = followups_and_feedback(msgs, cust)
         cls.events = msgs
         for topic, key, e in msgs:
             produce(TOPICS[topic], [(key, e)])
@@ -193,6 +258,46 @@ class BiViewsTest(unittest.TestCase):
                          "0 conversations sampled for QA")
         self.assertEqual(bi("SELECT ticket_id, agent_id FROM bi.qa_samples WHERE "
                             "sample_day = '%s'" % DAY), picked)
+
+    def test_followup_rate(self):
+        # Callbacks of resolved complaints due on DAY2: F1 (once, though announced twice),
+        # F2, F6 — F5's abandoned call is not a complaint's. Completed: F1 by the 11:30
+        # note (1800 s after), F6 by the 15:05 reply (300 s); F2's CSAT is no callback.
+        self.assertEqual(bi("SELECT callbacks_due, completed, round(followup_rate, 4), "
+                            "round(completed_after_avg_s) FROM bi.followup_daily "
+                            "WHERE day = '%s'" % DAY2), "3|2|0.6667|1050")
+        self.assertEqual(bi("SELECT ticket_id, completed, completed_with, "
+                            "to_char(completed_at AT TIME ZONE 'UTC', 'HH24:MI') "
+                            "FROM bi.followups WHERE day = '%s' ORDER BY ticket_id" % DAY2),
+                         "%s|t|ticket.note_added|11:30\n%s|f||\n%s|t|agent.replied|15:05"
+                         % (self.f[1], self.f[2], self.f[6]))
+
+    def test_attitude_share(self):
+        # Negative feedback of DAY2's arrivals: F1, F2, F6 (complaints), F3 (CSAT 2); F2
+        # also has CSAT 1; F4 (CSAT 5) and F5 are not. About attitude: F1 (triage's rule)
+        # and F3 (its category): 2 of 4. DAY: T2's CSAT 3 is not negative: no row.
+        self.assertEqual(bi("SELECT negative, low_csat, complaints, attitude, "
+                            "round(attitude_share, 4) FROM bi.feedback_daily "
+                            "WHERE day = '%s'" % DAY2), "4|2|3|2|0.5000")
+        self.assertEqual(bi("SELECT string_agg(ticket_id, ',' ORDER BY ticket_id) FROM "
+                            "bi.negative_feedback WHERE day = '%s' AND attitude" % DAY2),
+                         "%s,%s" % (self.f[1], self.f[3]))
+        self.assertEqual(bi("SELECT count(*) FROM bi.feedback_daily WHERE day = '%s'" % DAY),
+                         "0")
+
+    def test_summary_shows_them_against_the_targets(self):
+        status, body, _ = harness.request(
+            "http://127.0.0.1:%d/api/v1/metrics/summary?date=%s" % (self.port, DAY2),
+            headers={"Authorization": "Bearer " + os.environ.get("SB_ADMIN_TOKEN",
+                                                                 "dev-admin-token")})
+        self.assertEqual(status, 200, body)
+        s = body if isinstance(body, dict) else json.loads(body)
+        k = s["kpi"]
+        self.assertEqual((k["followup_due"], k["followup_rate"]), (3, 0.6667))
+        self.assertEqual((k["negative_feedback"], k["attitude_share"]), (4, 0.5))
+        self.assertEqual((s["followup"]["completed"], s["feedback"]["attitude"]), (2, 2))
+        self.assertEqual((s["targets"]["followup_rate"],
+                          s["targets"]["attitude_negative_share_max"]), (0.8, 0.05))
 
     def test_bi_role_reads_only_bi(self):
         with self.assertRaises(subprocess.CalledProcessError):

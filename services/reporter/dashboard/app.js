@@ -77,6 +77,16 @@ function renderSummary(s) {
          k.sla_attainment === null ? undefined : k.sla_attainment >= 0.95);
   setKpi("backlog", k.backlog, fmtNum(k.backlog));
   setKpi("breached_tickets", k.breached_tickets, fmtNum(k.breached_tickets), k.breached_tickets === 0);
+  setKpi("followup_rate", k.followup_rate,
+         k.followup_rate === null ? "–" : fmtPct(k.followup_rate) + " (" + k.followup_due + ")",
+         k.followup_rate === null ? undefined : k.followup_rate >= t.followup_rate);
+  setKpi("attitude_share", k.attitude_share,
+         k.attitude_share === null ? "–" : fmtPct(k.attitude_share) + " (" + k.negative_feedback + ")",
+         k.attitude_share === null ? undefined : k.attitude_share <= t.attitude_negative_share_max);
+  document.querySelectorAll(".target[data-target]").forEach((e) => {
+    const v = t[e.dataset.target];
+    if (typeof v === "number") e.textContent = fmtPct(v);
+  });
   renderHourly(s.arrivals_hourly || []);
   const tb = $("#trend tbody");
   tb.replaceChildren(...(s.trend || []).map((d) => row([d.day, d.arrivals, fmtDur(d.first_response_avg_s),
