@@ -261,6 +261,14 @@ int sb_sla_clock_retarget(struct sb_sla_clock *c, const struct sb_sla_env *env,
                           enum sb_sla_band band, const struct sb_sla_target *t, int64_t at_ms,
                           struct sb_sla_events *out)
 {
+    return sb_sla_clock_retarget_cal(c, env, env, c->cal, band, t, at_ms, out);
+}
+
+int sb_sla_clock_retarget_cal(struct sb_sla_clock *c, const struct sb_sla_env *env,
+                              const struct sb_sla_env *new_env, uint16_t cal, enum sb_sla_band band,
+                              const struct sb_sla_target *t, int64_t at_ms,
+                              struct sb_sla_events *out)
+{
     struct sb_sla_clock old = *c;
     struct sb_sla_event *ev;
 
@@ -270,12 +278,17 @@ int sb_sla_clock_retarget(struct sb_sla_clock *c, const struct sb_sla_env *env,
         return SB_E_INVAL;
     if (at_ms < c->run_since)
         at_ms = c->run_since;
+    /* The time counted so far is counted on the calendar it ran on; from at_ms on, the
+     * new calendar counts. */
     if (c->state == SB_SLA_RUNNING)
         checkpoint(c, env, at_ms);
+    env = new_env;
+    c->cal = cal;
     c->band = (uint8_t)band;
     apply_target(c, env, t);
-    if (c->band == old.band && c->target_ms == old.target_ms && c->flags == old.flags &&
-        c->n_warn == old.n_warn && memcmp(c->warn_bp, old.warn_bp, sizeof(c->warn_bp)) == 0 &&
+    if (c->band == old.band && c->cal == old.cal && c->target_ms == old.target_ms &&
+        c->flags == old.flags && c->n_warn == old.n_warn &&
+        memcmp(c->warn_bp, old.warn_bp, sizeof(c->warn_bp)) == 0 &&
         t->notify_at_start <= (enum sb_sla_level)c->level) {
         *c = old; /* nothing changes: a replayed re-target */
         return 0;

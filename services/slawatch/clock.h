@@ -104,6 +104,16 @@ int sb_sla_clock_retarget(struct sb_sla_clock *c, const struct sb_sla_env *env,
                           enum sb_sla_band band, const struct sb_sla_target *t, int64_t at_ms,
                           struct sb_sla_events *out);
 
+/* The same, moving the clock to calendar index cal whose calendar new_env gives (the
+ * team of the ticket became known): the time counted up to at_ms is counted on the
+ * calendar of env, what follows on the new one; a working-days target is turned into
+ * business time on the new calendar. Nothing changes (and nothing is appended) when
+ * band, calendar and target are the ones the clock has. */
+int sb_sla_clock_retarget_cal(struct sb_sla_clock *c, const struct sb_sla_env *env,
+                              const struct sb_sla_env *new_env, uint16_t cal, enum sb_sla_band band,
+                              const struct sb_sla_target *t, int64_t at_ms,
+                              struct sb_sla_events *out);
+
 /* An agent acted on the ticket: the untouched interval restarts from at_ms. */
 void sb_sla_clock_touch(struct sb_sla_clock *c, const struct sb_sla_env *env, int64_t at_ms);
 

@@ -334,6 +334,8 @@ struct op_arg {
     enum op op;
     enum sb_sla_band band;
     const struct sb_sla_target *target;
+    bool move; /* OP_RETARGET: onto calendar cal */
+    uint16_t cal;
 };
 
 static int apply(struct sb_sla_engine *e, uint32_t slot, const struct op_arg *a, int64_t at,
@@ -363,7 +365,13 @@ static int apply(struct sb_sla_engine *e, uint32_t slot, const struct op_arg *a,
         rc = sb_sla_clock_stop(c, &env, at, a->op == OP_MET);
         break;
     case OP_RETARGET:
-        rc = sb_sla_clock_retarget(c, &env, a->band, a->target, at, out);
+        if (a->move) {
+            struct sb_sla_env to = {e->cals[a->cal], e->opts.reescalate_max_ms};
+            rc = sb_sla_clock_retarget_cal(c, &env, &to, a->cal, a->band, a->target, at, out);
+            env = env_of(e, c);
+        } else {
+            rc = sb_sla_clock_retarget(c, &env, a->band, a->target, at, out);
+        }
         break;
     }
     /* A re-target can make a warning or the breach due at once. */
@@ -409,28 +417,28 @@ static int for_clocks(struct sb_sla_engine *e, const char *ticket, int kind, int
 int sb_sla_engine_pause(struct sb_sla_engine *e, const char *ticket_id, int kind, int64_t at_ms,
                         struct sb_sla_events *out)
 {
-    struct op_arg a = {OP_PAUSE, SB_BAND_NONE, NULL};
+    struct op_arg a = {OP_PAUSE, SB_BAND_NONE, NULL, false, 0};
     return for_clocks(e, ticket_id, kind, at_ms, &a, out);
 }
 
 int sb_sla_engine_resume(struct sb_sla_engine *e, const char *ticket_id, int kind, int64_t at_ms,
                          struct sb_sla_events *out)
 {
-    struct op_arg a = {OP_RESUME, SB_BAND_NONE, NULL};
+    struct op_arg a = {OP_RESUME, SB_BAND_NONE, NULL, false, 0};
     return for_clocks(e, ticket_id, kind, at_ms, &a, out);
 }
 
 int sb_sla_engine_touch(struct sb_sla_engine *e, const char *ticket_id, int kind, int64_t at_ms,
                         struct sb_sla_events *out)
 {
-    struct op_arg a = {OP_TOUCH, SB_BAND_NONE, NULL};
+    struct op_arg a = {OP_TOUCH, SB_BAND_NONE, NULL, false, 0};
     return for_clocks(e, ticket_id, kind, at_ms, &a, out);
 }
 
 int sb_sla_engine_stop(struct sb_sla_engine *e, const char *ticket_id, int kind, int64_t at_ms,
                        bool met, struct sb_sla_events *out)
 {
-    struct op_arg a = {met ? OP_MET : OP_CANCEL, SB_BAND_NONE, NULL};
+    struct op_arg a = {met ? OP_MET : OP_CANCEL, SB_BAND_NONE, NULL, false, 0};
     return for_clocks(e, ticket_id, kind, at_ms, &a, out);
 }
 
@@ -438,9 +446,21 @@ int sb_sla_engine_retarget(struct sb_sla_engine *e, const char *ticket_id, int k
                            enum sb_sla_band band, const struct sb_sla_target *t, int64_t at_ms,
                            struct sb_sla_events *out)
 {
-    struct op_arg a = {OP_RETARGET, band, t};
+    struct op_arg a = {OP_RETARGET, band, t, false, 0};
     if (kind == SB_SLA_ALL || t == NULL)
         return SB_E_INVAL; /* targets differ per kind */
+    return for_clocks(e, ticket_id, kind, at_ms, &a, out);
+}
+
+int sb_sla_engine_retarget_cal(struct sb_sla_engine *e, const char *ticket_id, int kind,
+                               enum sb_sla_band band, const struct sb_sla_target *t, uint16_t cal,
+                               int64_t at_ms, struct sb_sla_events *out)
+{
+    struct op_arg a = {OP_RETARGET, band, t, true, cal};
+    if (kind == SB_SLA_ALL || t == NULL)
+        return SB_E_INVAL; /* targets differ per kind */
+    if (!cal_ok(e, cal))
+        return SB_E_NOENT;
     return for_clocks(e, ticket_id, kind, at_ms, &a, out);
 }
 

@@ -84,6 +84,13 @@ int sb_sla_engine_stop(struct sb_sla_engine *e, const char *ticket_id, int kind,
 int sb_sla_engine_retarget(struct sb_sla_engine *e, const char *ticket_id, int kind,
                            enum sb_sla_band band, const struct sb_sla_target *t, int64_t at_ms,
                            struct sb_sla_events *out);
+/* The same, moving the clock onto calendar index cal (0: none): the team of the ticket
+ * became known and brings its own policy rows and calendar. The time counted so far is
+ * kept (counted on the previous calendar up to at_ms). Returns as above, SB_E_NOENT also
+ * for an unknown calendar. */
+int sb_sla_engine_retarget_cal(struct sb_sla_engine *e, const char *ticket_id, int kind,
+                               enum sb_sla_band band, const struct sb_sla_target *t, uint16_t cal,
+                               int64_t at_ms, struct sb_sla_events *out);
 
 /* Schedules a follow-up (SB_SLA_FOLLOWUP_CALLBACK or _CSAT) due at due_ms. Returns 0,
  * SB_E_CONFLICT when scheduled already, SB_E_INVAL, SB_E_TOOBIG. */

@@ -3,7 +3,7 @@
  * sla.paused, sla.warning, sla.breached, sla.escalated and followup.due. The clocks
  * live in the SLA core (docs/slawatch-core.md), one engine per owned partition,
  * snapshotted to PostgreSQL after each batch; SIGHUP and a periodic refresh reload
- * the policies and calendars (docs/slawatch.md). */
+ * the policies, calendars and the roster (docs/slawatch.md). */
 #include "slawatch.h"
 
 #include "sb/err.h"
@@ -31,6 +31,9 @@ static const struct sb_config_def slawatch_defs[] = {
      "calendar (calendars.id) of business-time targets; empty: they count calendar time"},
     {"slawatch.refresh_s", "SB_SLAWATCH_REFRESH_S", SB_CFG_INT, "300", 1, 86400, 0,
      "reload policies, declared periods and calendars this often (and on SIGHUP)"},
+    {"slawatch.roster_miss_s", "SB_SLAWATCH_ROSTER_MISS_S", SB_CFG_INT, "10", 1, 86400, 0,
+     "an agent the roster does not know (teams, leads, supervisors; reloaded with the "
+     "policies) reloads it, at most this often"},
     {"slawatch.reescalate_max_s", "SB_SLAWATCH_REESCALATE_MAX_S", SB_CFG_INT, "3600", 1, 86400, 0,
      "a breached clock left untouched escalates again after min(target, this)"},
     {"slawatch.callback_delay_s", "SB_SLAWATCH_CALLBACK_DELAY_S", SB_CFG_INT, "86400", 0, 2592000,
@@ -145,6 +148,7 @@ static int run(struct sb_config *cfg)
     s.reescalate_max_ms = sb_config_int(cfg, "slawatch.reescalate_max_s") * 1000;
     s.due_soon_ms = sb_config_int(cfg, "slawatch.due_soon_s") * 1000;
     s.catchup_max_ms = sb_config_int(cfg, "slawatch.catchup_max_s") * 1000;
+    s.roster_miss_ms = sb_config_int(cfg, "slawatch.roster_miss_s") * 1000;
     metrics_init(&s);
 
     if (sw_reload(&s) != 0) {

@@ -25,6 +25,7 @@ struct sw_facts {
     char channel[16];
     char nature[16]; /* "complaint" for complaints, otherwise triage's nature */
     char agent_id[64];
+    char team[SB_SLA_ID_MAX]; /* "" until routing makes it known */
     uint8_t band;
     bool dirty;
 };
@@ -356,8 +357,8 @@ static int part_load(struct slawatch *s, struct sw_part *p)
     res =
         query(s,
               "SELECT ticket_id, customer_key, channel, coalesce(band, ''), coalesce(nature, ''), "
-              "coalesce(agent_id, '') FROM sla_ticket_facts WHERE consumer_group = $1 AND "
-              "part = $2::int",
+              "coalesce(agent_id, ''), coalesce(team_id, '') FROM sla_ticket_facts WHERE "
+              "consumer_group = $1 AND part = $2::int",
               2, params);
     if (res == NULL)
         return SB_E_IO;
@@ -369,6 +370,7 @@ static int part_load(struct slawatch *s, struct sw_part *p)
         f->band = (uint8_t)(b > 0 ? b : 0);
         sb_strlcpy(f->nature, PQgetvalue(res, i, 4), sizeof(f->nature));
         sb_strlcpy(f->agent_id, PQgetvalue(res, i, 5), sizeof(f->agent_id));
+        sb_strlcpy(f->team, PQgetvalue(res, i, 6), sizeof(f->team));
     }
     PQclear(res);
     res = query(s,
@@ -720,6 +722,56 @@ static void cals_free(struct sw_calendar *c, size_t n)
     free(c);
 }
 
+/* A team with a time zone of its own (teams.timezone, not the calendar's) counts on a
+ * copy of its calendar in that zone, id "<calendar>@<zone>" (the roster's key of the
+ * team's calendar). A copy whose id is too long or whose zone is unknown is left out
+ * (logged): the team then counts on the calendar of slawatch.calendar. */
+static void cals_team_zones(struct slawatch *s, struct sw_calendar **cals, size_t *n)
+{
+    PGresult *res = query(s,
+                          "SELECT DISTINCT t.calendar_id, t.timezone FROM teams t JOIN calendars c "
+                          "ON c.id = t.calendar_id WHERE t.timezone IS NOT NULL AND t.timezone "
+                          "<> c.timezone ORDER BY 1, 2",
+                          0, NULL);
+    char err[256];
+    if (res == NULL)
+        return;
+    *cals = sb_realloc(*cals, (*n + (size_t)PQntuples(res) + 1) * sizeof(**cals));
+    for (int i = 0; i < PQntuples(res); i++) {
+        const char *base = PQgetvalue(res, i, 0), *zone = PQgetvalue(res, i, 1);
+        struct sw_calendar *b = NULL, *c = &(*cals)[*n];
+        struct sb_tz *tz;
+        for (size_t j = 0; j < *n && b == NULL; j++)
+            if (strcmp((*cals)[j].id, base) == 0)
+                b = &(*cals)[j];
+        memset(c, 0, sizeof(*c));
+        if (b == NULL || sb_fmt(c->id, sizeof(c->id), "%s@%s", base, zone) != 0 ||
+            strlen(zone) >= sizeof(c->tz)) {
+            sb_log_kv(SB_LOG_WARN, "team time zone left out: calendar id too long", "calendar",
+                      base, "timezone", zone, NULL);
+            continue;
+        }
+        tz = sb_tz_load(zone, getenv("TZDIR"), err, sizeof(err));
+        if (tz == NULL) {
+            sb_log_kv(SB_LOG_WARN, "team time zone left out", "calendar", base, "timezone", zone,
+                      "detail", err, NULL);
+            continue;
+        }
+        sb_tz_destroy(tz);
+        sb_strlcpy(c->tz, zone, sizeof(c->tz));
+        c->hours = sb_calloc(b->nhours + 1, sizeof(*c->hours));
+        c->holidays = sb_calloc(b->nholidays + 1, sizeof(*c->holidays));
+        if (b->nhours > 0)
+            memcpy(c->hours, b->hours, b->nhours * sizeof(*c->hours));
+        if (b->nholidays > 0)
+            memcpy(c->holidays, b->holidays, b->nholidays * sizeof(*c->holidays));
+        c->nhours = b->nhours;
+        c->nholidays = b->nholidays;
+        (*n)++;
+    }
+    PQclear(res);
+}
+
 static int calendars_from_pg(struct slawatch *s, struct sw_calendar **out, size_t *nout)
 {
     PGresult *cr = query(s, "SELECT id, timezone FROM calendars ORDER BY id", 0, NULL), *hr, *dr;
@@ -770,6 +822,7 @@ static int calendars_from_pg(struct slawatch *s, struct sw_calendar **out, size_
     PQclear(cr);
     PQclear(hr);
     PQclear(dr);
+    cals_team_zones(s, &cals, &n);
     *out = cals;
     *nout = n;
     return 0;
@@ -811,6 +864,77 @@ static void periods_free(struct sw_period *v, size_t n)
     free(v);
 }
 
+/* The roster: teams with lead, supervisor and the key of their calendar (the calendar's
+ * id, or "<calendar>@<zone>" for a team in a zone of its own, see cals_team_zones), and
+ * every agent's team. */
+static struct sb_sla_roster *roster_from_pg(struct slawatch *s, char *err, size_t errsz)
+{
+    PGresult *tr = query(s,
+                         "SELECT t.id, coalesce(t.lead_agent_id, ''), "
+                         "coalesce(t.supervisor_agent_id, ''), CASE WHEN t.calendar_id IS NULL "
+                         "THEN '' WHEN t.timezone IS NULL OR t.timezone = c.timezone THEN "
+                         "t.calendar_id ELSE t.calendar_id || '@' || t.timezone END FROM teams t "
+                         "LEFT JOIN calendars c ON c.id = t.calendar_id ORDER BY t.id",
+                         0, NULL),
+             *ar = NULL;
+    struct sb_sla_team_row *teams = NULL;
+    struct sb_sla_agent_row *agents = NULL;
+    struct sb_sla_roster *r = NULL;
+    size_t nt = 0, na = 0;
+
+    if (tr != NULL)
+        ar = query(s, "SELECT id, coalesce(team_id, '') FROM agents ORDER BY id", 0, NULL);
+    if (tr == NULL || ar == NULL) {
+        sb_fmt(err, errsz, "PostgreSQL unreachable");
+        goto out;
+    }
+    teams = sb_calloc((size_t)PQntuples(tr) + 1, sizeof(*teams));
+    agents = sb_calloc((size_t)PQntuples(ar) + 1, sizeof(*agents));
+    for (int i = 0; i < PQntuples(tr); i++) {
+        struct sb_sla_team_row *t = &teams[nt];
+        /* Ids longer than the events allow are not teams an input can name. */
+        if (strlen(PQgetvalue(tr, i, 0)) >= sizeof(t->id))
+            continue;
+        sb_strlcpy(t->id, PQgetvalue(tr, i, 0), sizeof(t->id));
+        sb_strlcpy(t->lead, PQgetvalue(tr, i, 1), sizeof(t->lead));
+        sb_strlcpy(t->supervisor, PQgetvalue(tr, i, 2), sizeof(t->supervisor));
+        sb_strlcpy(t->calendar, PQgetvalue(tr, i, 3), sizeof(t->calendar));
+        nt++;
+    }
+    for (int i = 0; i < PQntuples(ar); i++) {
+        struct sb_sla_agent_row *a = &agents[na];
+        if (strlen(PQgetvalue(ar, i, 0)) >= sizeof(a->id))
+            continue;
+        sb_strlcpy(a->id, PQgetvalue(ar, i, 0), sizeof(a->id));
+        sb_strlcpy(a->team, PQgetvalue(ar, i, 1), sizeof(a->team));
+        na++;
+    }
+    r = sb_sla_roster_new(teams, nt, agents, na, err, errsz);
+out:
+    PQclear(tr);
+    PQclear(ar);
+    free(teams);
+    free(agents);
+    return r;
+}
+
+int sw_reload_roster(struct slawatch *s)
+{
+    char err[256], n1[24], n2[24];
+    struct sb_sla_roster *r = roster_from_pg(s, err, sizeof(err));
+
+    if (r == NULL) {
+        sb_log_kv(SB_LOG_ERROR, "roster not loaded (previous one kept)", "detail", err, NULL);
+        return SB_E_IO;
+    }
+    sb_sla_roster_destroy(s->roster);
+    s->roster = r;
+    sb_fmt(n1, sizeof(n1), "%zu", sb_sla_roster_teams(r));
+    sb_fmt(n2, sizeof(n2), "%zu", sb_sla_roster_agents(r));
+    sb_log_kv(SB_LOG_DEBUG, "roster loaded", "teams", n1, "agents", n2, NULL);
+    return 0;
+}
+
 int sw_reload(struct slawatch *s)
 {
     char err[512];
@@ -828,9 +952,11 @@ int sw_reload(struct slawatch *s)
                   NULL);
         return SB_E_INVAL;
     }
-    if (calendars_from_pg(s, &cals, &ncals) != 0 || periods_from_pg(s, &per, &nper) != 0) {
+    if (calendars_from_pg(s, &cals, &ncals) != 0 || periods_from_pg(s, &per, &nper) != 0 ||
+        sw_reload_roster(s) != 0) {
         sb_sla_policies_destroy(pol);
         cals_free(cals, ncals);
+        periods_free(per, nper);
         return SB_E_IO;
     }
     /* Every calendar must build; one that does not keeps the old definition. */
@@ -908,11 +1034,12 @@ static enum sb_sla_channel channel_of(const struct sw_facts *f)
     return c > 0 ? (enum sb_sla_channel)c : SB_CHANNEL_ANY;
 }
 
-/* The target of a clock for the ticket's situation now; 0 or SB_E_NOENT. */
+/* The target of a clock for the ticket's situation now (band, channel, team, declared
+ * period); 0 or SB_E_NOENT. */
 static int choose(struct slawatch *s, int kind, enum sb_sla_band band, const struct sw_facts *f,
                   int64_t at, struct sb_sla_target *t)
 {
-    struct sb_sla_situation sit = {band, channel_of(f), NULL, SB_PERIOD_NONE};
+    struct sb_sla_situation sit = {band, channel_of(f), f != NULL ? f->team : NULL, SB_PERIOD_NONE};
     struct sb_sla_period_row rows[64];
     size_t n = 0;
     for (; n < s->nperiods && n < 64; n++)
@@ -921,6 +1048,26 @@ static int choose(struct slawatch *s, int kind, enum sb_sla_band band, const str
     if (ip >= 0)
         sit.period = rows[ip].kind;
     return sb_sla_policies_choose(s->policies, (enum sb_sla_kind)kind, &sit, t);
+}
+
+/* The calendar a business-time target of the ticket counts on: its team's (teams.
+ * calendar_id, in the team's own zone when it has one) once the team is known and has
+ * one, else slawatch.calendar. None for a target in calendar time. */
+static uint16_t clock_cal(const struct slawatch *s, const struct sw_facts *f,
+                          const struct sb_sla_target *t)
+{
+    const struct sb_sla_team_row *team;
+    uint16_t idx;
+
+    if (!t->business_time && t->working_days <= 0)
+        return 0;
+    team = f != NULL ? sb_sla_roster_team(s->roster, f->team) : NULL;
+    if (team != NULL && team->calendar[0] != '\0') {
+        idx = cal_index(s, team->calendar);
+        if (idx != 0)
+            return idx;
+    }
+    return s->default_cal;
 }
 
 static void start_clock(struct slawatch *s, struct sw_part *p, const char *ticket, int kind,
@@ -935,7 +1082,7 @@ static void start_clock(struct slawatch *s, struct sw_part *p, const char *ticke
     st.ticket_id = ticket;
     st.kind = (enum sb_sla_kind)kind;
     st.band = band;
-    st.cal = st.target.business_time || st.target.working_days > 0 ? s->default_cal : 0;
+    st.cal = clock_cal(s, f, &st.target);
     st.at_ms = at;
     rc = restart ? sb_sla_engine_restart(p->engine, &st, &s->events)
                  : sb_sla_engine_start(p->engine, &st, &s->events);
@@ -972,6 +1119,22 @@ static void on_triaged(struct slawatch *s, struct sw_part *p, const struct sb_ev
                         false);
 }
 
+/* Re-targets a running or paused clock to the ticket's situation now (band, team,
+ * declared period) and the calendar that goes with it, keeping the time it counted. A
+ * clock for which no row applies any more keeps its target. */
+static void retarget_clock(struct slawatch *s, struct sw_part *p, const char *ticket, int kind,
+                           enum sb_sla_band band, const struct sw_facts *f, int64_t at)
+{
+    const struct sb_sla_clock *c = sb_sla_engine_get(p->engine, ticket, kind);
+    struct sb_sla_target t;
+
+    if (c == NULL || (c->state != SB_SLA_RUNNING && c->state != SB_SLA_PAUSED) ||
+        choose(s, kind, band, f, at, &t) != 0)
+        return;
+    sb_sla_engine_retarget_cal(p->engine, ticket, kind, band, &t, clock_cal(s, f, &t), at,
+                               &s->events);
+}
+
 /* Re-targets the band clocks to the new band. */
 static void on_band(struct slawatch *s, struct sw_part *p, const char *ticket, int band, int64_t at)
 {
@@ -981,15 +1144,38 @@ static void on_band(struct slawatch *s, struct sw_part *p, const char *ticket, i
     if (band <= 0 || f == NULL)
         return;
     f->band = (uint8_t)band;
-    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
-        const struct sb_sla_clock *c = sb_sla_engine_get(p->engine, ticket, kinds[i]);
-        struct sb_sla_target t;
-        if (c == NULL || (c->state != SB_SLA_RUNNING && c->state != SB_SLA_PAUSED) ||
-            choose(s, kinds[i], (enum sb_sla_band)band, f, at, &t) != 0)
-            continue;
-        sb_sla_engine_retarget(p->engine, ticket, kinds[i], (enum sb_sla_band)band, &t, at,
-                               &s->events);
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+        retarget_clock(s, p, ticket, kinds[i], (enum sb_sla_band)band, f, at);
+}
+
+/* The team of the ticket became known (or changed): every running or paused clock is
+ * re-targeted with the team's policy rows and calendar, keeping the time it counted. */
+static void on_team(struct slawatch *s, struct sw_part *p, const char *ticket, const char *team,
+                    int64_t at)
+{
+    struct sw_facts *f = facts_get(p, ticket);
+
+    if (f == NULL || team == NULL || strcmp(f->team, team) == 0)
+        return;
+    sb_strlcpy(f->team, team, sizeof(f->team));
+    for (int k = 0; k < SB_SLA_CLOCK_KINDS; k++) {
+        const struct sb_sla_clock *c = sb_sla_engine_get(p->engine, ticket, k);
+        if (c != NULL)
+            retarget_clock(s, p, ticket, k, (enum sb_sla_band)c->band, f, at);
     }
+}
+
+/* The team a routing input names, from the roster. An agent the roster does not know
+ * (added since the last load) reloads it, at most every slawatch.roster_miss_s. */
+static const char *input_team(struct slawatch *s, const char *team, const char *agent,
+                              const char *queue)
+{
+    if (agent != NULL && agent[0] != '\0' && !sb_sla_roster_has_agent(s->roster, agent) &&
+        sb_mono_ms() >= s->roster_miss_next) {
+        s->roster_miss_next = sb_mono_ms() + s->roster_miss_ms;
+        sw_reload_roster(s);
+    }
+    return sb_sla_roster_resolve(s->roster, team, agent, queue);
 }
 
 static void schedule_followup(struct slawatch *s, struct sw_part *p, const char *ticket, int kind,
@@ -1060,6 +1246,11 @@ static void apply(struct slawatch *s, struct sw_part *p, const struct sb_event *
         if (f != NULL)
             sb_strlcpy(f->agent_id, jstr(pl, "agent_id"), sizeof(f->agent_id));
         sb_sla_engine_stop(p->engine, t, SB_SLA_FIRST_TOUCH, at, true, &s->events);
+        on_team(s, p, t, input_team(s, NULL, jstr(pl, "agent_id"), jstr(pl, "queue")), at);
+    } else if (strcmp(type, "ticket.queued") == 0) {
+        on_team(s, p, t, input_team(s, NULL, NULL, jstr(pl, "queue")), at);
+    } else if (strcmp(type, "ticket.overflowed") == 0) {
+        on_team(s, p, t, input_team(s, NULL, NULL, jstr(pl, "to_queue")), at);
     } else if (strcmp(type, "agent.replied") == 0) {
         static const int met[] = {SB_SLA_FIRST_RESPONSE, SB_SLA_FIRST_TOUCH,
                                   SB_SLA_AFTER_SALE_FIRST_RESPONSE, SB_SLA_ORDER_ANOMALY_CONTACT,
@@ -1077,8 +1268,10 @@ static void apply(struct slawatch *s, struct sw_part *p, const struct sb_event *
     } else if (strcmp(type, "ticket.reviewed") == 0) {
         sb_sla_engine_stop(p->engine, t, SB_SLA_RETURN_REVIEW, at, true, &s->events);
         sb_sla_engine_touch(p->engine, t, SB_SLA_ALL, at, &s->events);
-    } else if (strcmp(type, "ticket.note_added") == 0 || strcmp(type, "ticket.transferred") == 0 ||
-               strcmp(type, "ticket.declined") == 0) {
+    } else if (strcmp(type, "ticket.transferred") == 0) {
+        sb_sla_engine_touch(p->engine, t, SB_SLA_ALL, at, &s->events);
+        on_team(s, p, t, input_team(s, jstr(pl, "to_team"), jstr(pl, "to_agent"), NULL), at);
+    } else if (strcmp(type, "ticket.note_added") == 0 || strcmp(type, "ticket.declined") == 0) {
         sb_sla_engine_touch(p->engine, t, SB_SLA_ALL, at, &s->events);
     }
 }
@@ -1088,7 +1281,8 @@ static bool relevant(const char *type)
     static const char *const types[] = {
         "ticket.triaged",     "ticket.rescored",       "ticket.merged",   "ticket.assigned",
         "agent.replied",      "ticket.claimed",        "ticket.reviewed", "ticket.note_added",
-        "ticket.transferred", "ticket.status_changed", "ticket.declined"};
+        "ticket.transferred", "ticket.status_changed", "ticket.declined", "ticket.queued",
+        "ticket.overflowed"};
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
         if (strcmp(type, types[i]) == 0)
             return true;
@@ -1353,9 +1547,18 @@ static json_t *payload_of(struct slawatch *s, const struct sb_sla_event *e)
         if (f != NULL && f->agent_id[0])
             json_object_set_new(p, "agent_id", json_string(f->agent_id));
         break;
-    case SB_SLA_EV_ESCALATED:
+    case SB_SLA_EV_ESCALATED: {
+        /* The person of the level: the lead or supervisor of the ticket's team (else of
+         * its agent's team) as the roster says now; only the level when none is known.
+         * The event id does not depend on it. */
+        const char *team = f != NULL && f->team[0] ? f->team
+                           : f != NULL ? sb_sla_roster_agent_team(s->roster, f->agent_id)
+                                       : NULL;
+        const char *to = sb_sla_roster_escalation_to(s->roster, team, e->level);
         json_object_set_new(p, "from_level", json_string(sb_sla_level_name(e->from_level)));
         json_object_set_new(p, "level", json_string(sb_sla_level_name(e->level)));
+        if (to != NULL)
+            json_object_set_new(p, "to_agent_id", json_string(to));
         json_object_set_new(p, "reason", json_string(sb_sla_reason_name(e->reason)));
         sb_fmt(text, sizeof(text), "%s target %s; the %s is told", sb_sla_kind_name(e->kind),
                e->again ? "still untouched after the further interval" : "passed",
@@ -1364,6 +1567,7 @@ static json_t *payload_of(struct slawatch *s, const struct sb_sla_event *e)
             sb_fmt(text, sizeof(text), "told at start: the %s is told", level_word(e->level));
         json_object_set_new(p, "detail", json_string(text));
         break;
+    }
     case SB_SLA_EV_FOLLOWUP:
         if (f == NULL || f->customer_key[0] == '\0') {
             json_decref(p);
@@ -1499,10 +1703,11 @@ static int write_snapshots(struct slawatch *s)
                     clock_json(c, s, clocks, p->id);
             }
             if (f != NULL && f->customer_key[0]) {
-                json_t *o = json_pack(
-                    "{s:i, s:s, s:s, s:s, s:s, s:s, s:s}", "p", (int)p->id, "t", t, "ck",
-                    f->customer_key, "ch", f->channel[0] ? f->channel : "-", "b",
-                    f->band ? sb_sla_band_name(f->band) : "", "n", f->nature, "a", f->agent_id);
+                json_t *o =
+                    json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "p", (int)p->id, "t", t,
+                              "ck", f->customer_key, "ch", f->channel[0] ? f->channel : "-", "b",
+                              f->band ? sb_sla_band_name(f->band) : "", "n", f->nature, "a",
+                              f->agent_id, "tm", f->team);
                 json_array_append_new(facts, o);
             }
             nwork++;
@@ -1561,12 +1766,13 @@ static int write_snapshots(struct slawatch *s)
                 "DO UPDATE SET part = excluded.part, calendar_id = excluded.calendar_id, state = "
                 "excluded.state, next_due = excluded.next_due, updated_at = now()), "
                 "fa AS (INSERT INTO sla_ticket_facts (consumer_group, part, ticket_id, "
-                "customer_key, channel, band, nature, agent_id) SELECT $1, (x->>'p')::int, "
-                "x->>'t', x->>'ck', x->>'ch', nullif(x->>'b', ''), nullif(x->>'n', ''), "
-                "nullif(x->>'a', '') FROM jsonb_array_elements($4::jsonb) x ON CONFLICT "
-                "(consumer_group, ticket_id) DO UPDATE SET part = excluded.part, customer_key = "
-                "excluded.customer_key, channel = excluded.channel, band = excluded.band, nature "
-                "= excluded.nature, agent_id = excluded.agent_id, updated_at = now()), "
+                "customer_key, channel, band, nature, agent_id, team_id) SELECT $1, "
+                "(x->>'p')::int, x->>'t', x->>'ck', x->>'ch', nullif(x->>'b', ''), "
+                "nullif(x->>'n', ''), nullif(x->>'a', ''), nullif(x->>'tm', '') FROM "
+                "jsonb_array_elements($4::jsonb) x ON CONFLICT (consumer_group, ticket_id) DO "
+                "UPDATE SET part = excluded.part, customer_key = excluded.customer_key, channel = "
+                "excluded.channel, band = excluded.band, nature = excluded.nature, agent_id = "
+                "excluded.agent_id, team_id = excluded.team_id, updated_at = now()), "
                 "di AS (INSERT INTO sla_deferred_inputs (consumer_group, topic, part, "
                 "input_offset, ticket_id, occurred_at, envelope) SELECT $1, x->>'tp', "
                 "(x->>'p')::int, (x->>'o')::bigint, x->>'t', to_timestamp((x->>'ms')::bigint / "
@@ -1646,6 +1852,8 @@ void sw_destroy(struct slawatch *s)
         s->parts[i] = NULL;
     }
     sb_sla_policies_destroy(s->policies);
+    sb_sla_roster_destroy(s->roster);
+    s->roster = NULL;
     cals_free(s->cals, s->ncals);
     periods_free(s->periods, s->nperiods);
     sb_sla_events_free(&s->events);

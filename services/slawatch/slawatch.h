@@ -8,6 +8,7 @@
 
 #include "engine.h"
 #include "policy.h"
+#include "roster.h"
 
 #include "sb/config.h"
 #include "sb/kafka.h"
@@ -23,7 +24,7 @@
 #define SW_NTOPICS 3
 #define SW_MAX_PARTS 1024
 
-struct sw_facts; /* per ticket: customer, channel, band, agent (service.c) */
+struct sw_facts; /* per ticket: customer, channel, band, agent, team (service.c) */
 
 /* An input read, while catching up, before its ticket's ticket.triaged (table
  * sla_deferred_inputs): applied right after the triage. */
@@ -99,6 +100,10 @@ struct slawatch {
     struct sw_period *periods;
     size_t nperiods;
     uint16_t default_cal; /* 0: none */
+    /* Teams (lead, supervisor, calendar) and agents' teams, from PostgreSQL. */
+    struct sb_sla_roster *roster;
+    int64_t roster_miss_ms;   /* an unknown agent reloads the roster at most this often */
+    int64_t roster_miss_next; /* monotonic */
 
     struct sb_stage *stage; /* its assignment says which partitions are held */
     int64_t catchup_max_ms;
@@ -116,9 +121,14 @@ struct slawatch {
         *m_skipped, *m_partitions, *m_bytes;
 };
 
-/* Loads policies, declared periods and calendars (PostgreSQL or the policies file);
- * applies them to every engine. Returns 0 or a negative code (previous ones kept). */
+/* Loads policies, declared periods, calendars (PostgreSQL or the policies file) and the
+ * roster; applies them to every engine. Returns 0 or a negative code (previous ones
+ * kept). */
 int sw_reload(struct slawatch *s);
+
+/* Reloads the roster alone (teams, agents). Returns 0 or a negative code (previous one
+ * kept). */
+int sw_reload_roster(struct slawatch *s);
 
 /* The stage handler and flush (sb/stage.h). */
 enum sb_stage_result sw_handle(void *ctx, const struct sb_event *ev, const rd_kafka_message_t *rkm,
