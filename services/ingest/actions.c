@@ -324,6 +324,62 @@ static int check_priority(json_t *b, char *f, size_t fs, char *e, size_t es)
            need_text(b, "reason", 2000, f, fs, e, es);
 }
 
+/* A cross-department request (SPEC §5): help from another department while the owner
+ * keeps the ticket (assist: the department in copy), or the ticket handed over to the
+ * department's queue, which states the reason to the customer first (SPEC §3). */
+static int check_request(json_t *b, char *f, size_t fs, char *e, size_t es)
+{
+    static const char *const kinds[] = {"assist", "handover"};
+    if (one_of(b, "kind", kinds, 2, 1, f, fs, e, es) ||
+        need_text(b, "department", AGENT_MAX - 1, f, fs, e, es) ||
+        need_text(b, "reason", 2000, f, fs, e, es) || need_text(b, "needed", 4000, f, fs, e, es) ||
+        opt_text(b, "customer_message", 4000, f, fs, e, es))
+        return SB_E_INVAL;
+    if (strcmp(json_string_value(json_object_get(b, "kind")), "handover") == 0 &&
+        !json_is_string(json_object_get(b, "customer_message")))
+        return fail(f, fs, e, es, "customer_message", "required for a handover");
+    return 0;
+}
+
+static int check_decision(json_t *b, char *f, size_t fs, char *e, size_t es)
+{
+    static const char *const outcomes[] = {"approved", "rejected"};
+    if (one_of(b, "outcome", outcomes, 2, 1, f, fs, e, es))
+        return SB_E_INVAL;
+    if (strcmp(json_string_value(json_object_get(b, "outcome")), "rejected") == 0)
+        return need_text(b, "reason", 2000, f, fs, e, es);
+    return opt_text(b, "reason", 2000, f, fs, e, es);
+}
+
+/* A consultation or complaint slip to a department; without due_at it is due after the
+ * configured time of its kind (lifecycle.consultation_due_s, lifecycle.complaint_due_s). */
+static int check_slip(json_t *b, char *f, size_t fs, char *e, size_t es)
+{
+    static const char *const kinds[] = {"consultation", "complaint"};
+    json_t *due = json_object_get(b, "due_at");
+    int64_t ms;
+
+    if (one_of(b, "kind", kinds, 2, 1, f, fs, e, es) ||
+        need_text(b, "department", AGENT_MAX - 1, f, fs, e, es) ||
+        need_text(b, "question", 8000, f, fs, e, es))
+        return SB_E_INVAL;
+    if (due != NULL && (!json_is_string(due) || sb_time_parse(json_string_value(due), &ms) != 0))
+        return fail(f, fs, e, es, "due_at", "must be an RFC 3339 time");
+    if (due != NULL && ms <= sb_now_ms())
+        return fail(f, fs, e, es, "due_at", "must be in the future");
+    return 0;
+}
+
+static int check_slip_answer(json_t *b, char *f, size_t fs, char *e, size_t es)
+{
+    return need_text(b, "answer", 8000, f, fs, e, es);
+}
+
+static int check_slip_reply(json_t *b, char *f, size_t fs, char *e, size_t es)
+{
+    return need_text(b, "body", 64 * 1024, f, fs, e, es);
+}
+
 static const struct action ticket_actions[] = {
     {"replies", "agent.replied", RANK_AGENT, 0, check_reply, "body public"},
     {"status", "ticket.status_changed", RANK_AGENT, 0, check_status,
@@ -341,6 +397,14 @@ static const struct action ticket_actions[] = {
     {"card", "ticket.card_updated", RANK_AGENT, 0, check_card,
      "customer_words contact tried urgency category due_at department_copies"},
     {"escalate", "ticket.escalated", RANK_AGENT, 0, check_escalate, "level reason"},
+    /* collaboration (docs/lifecycle.md): every step a ticket.note_added of its kind */
+    {"requests", "ticket.note_added", RANK_AGENT, 0, check_request,
+     "kind department reason needed customer_message"},
+    {"requests/decision", "ticket.note_added", RANK_SUPERVISOR, 0, check_decision,
+     "outcome reason"},
+    {"slips", "ticket.note_added", RANK_AGENT, 0, check_slip, "kind department question due_at"},
+    {"slips/answer", "ticket.note_added", RANK_AGENT, 0, check_slip_answer, "answer"},
+    {"slips/reply", "agent.replied", RANK_AGENT, 0, check_slip_reply, "body"},
 };
 
 static int check_presence(json_t *b, char *f, size_t fs, char *e, size_t es)
@@ -528,6 +592,10 @@ struct wf_change {
     const char *handling;
     const char *escalation;
     const char *dispute; /* open, close */
+    /* a collaboration record written in the same transaction (NULL: none) */
+    const char *extra_sql;
+    int extra_n;
+    const char *const *extra_params;
 };
 
 static void rollback(struct sb_pg *pg)
@@ -599,12 +667,19 @@ static void wf_commit(struct ingest *in, struct sb_pg *pg, const char *id, const
     PGresult *res;
     int e = 0;
 
+    if (ch->extra_sql != NULL) {
+        res = sb_pg_query(pg, ch->extra_sql, ch->extra_n, ch->extra_params, &e, err, sizeof(err));
+        if (res == NULL)
+            goto failed;
+        PQclear(res);
+    }
     res = sb_pg_query(pg, sql_wf_update, 8, params, &e, err, sizeof(err));
     if (res != NULL) {
         PQclear(res);
         if (sb_pg_exec(pg, "COMMIT", err, sizeof(err)) == 0)
             return;
     }
+failed:
     rollback(pg);
     sb_log_kv(SB_LOG_ERROR, "action produced but its workflow state not recorded", "ticket_id", id,
               "state", next, "detail", err, NULL);
@@ -710,6 +785,16 @@ static void move_of(const struct action *a, json_t *body, char *move, size_t mov
         sb_fmt(move, movesz, "status:%s", json_string_value(json_object_get(body, "status")));
     else if (strcmp(a->name, "review") == 0)
         sb_fmt(move, movesz, "review:%s", json_string_value(json_object_get(body, "outcome")));
+    else if (strcmp(a->name, "requests") == 0)
+        sb_strlcpy(move, "request", movesz);
+    else if (strcmp(a->name, "requests/decision") == 0)
+        sb_strlcpy(move, "decision", movesz);
+    else if (strcmp(a->name, "slips") == 0)
+        sb_strlcpy(move, "slip", movesz);
+    else if (strcmp(a->name, "slips/answer") == 0)
+        sb_strlcpy(move, "slip_answer", movesz);
+    else if (strcmp(a->name, "slips/reply") == 0)
+        sb_strlcpy(move, "slip_reply", movesz);
     else
         sb_strlcpy(move, a->name, movesz);
 }
@@ -842,19 +927,441 @@ static int decide(struct ingest *in, struct sb_http_resp *resp, struct sb_pg *pg
     return 0;
 }
 
+/* ---- Collaboration across departments (docs/lifecycle.md) ------------------------
+ * A request or a slip is a sub-resource of its ticket (/v1/tickets/{id}/requests/{rid}/
+ * decision, /slips/{sid}/answer, /slips/{sid}/reply). Its row is read under its own lock
+ * inside the ticket's transaction, so a decision or an answer given twice at the same
+ * moment is decided once; the row is written in that transaction after Kafka
+ * acknowledged the events. */
+
+#define SUB_MAX 48
+
+static const char *const sql_team_exists = "SELECT 1 FROM teams WHERE id = $1";
+static const char *const sql_request_lock =
+    "SELECT (to_jsonb(r) - 'requested_at' - 'decided_at')::text FROM ticket_requests r "
+    "WHERE r.id = $1 AND r.ticket_id = $2 FOR UPDATE OF r";
+static const char *const sql_slip_lock =
+    "SELECT (to_jsonb(s) - 'sent_at' - 'answered_at' - 'replied_at' - 'due_at' || "
+    "jsonb_build_object('due_ms', floor(extract(epoch FROM s.due_at) * 1000)::bigint, "
+    "'past_due_s', floor(extract(epoch FROM now() - s.due_at))::bigint))::text "
+    "FROM ticket_slips s WHERE s.id = $1 AND s.ticket_id = $2 FOR UPDATE OF s";
+static const char *const sql_request_insert =
+    "INSERT INTO ticket_requests (id, ticket_id, kind, department, reason, needed, "
+    "customer_message, requested_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+static const char *const sql_request_decide =
+    "UPDATE ticket_requests SET state = $2, decided_by = $3, decided_at = now(), "
+    "decision_reason = $4 WHERE id = $1 AND state = 'pending'";
+static const char *const sql_slip_insert =
+    "INSERT INTO ticket_slips (id, ticket_id, kind, department, question, sent_by, due_at) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7::timestamptz)";
+static const char *const sql_slip_answer =
+    "UPDATE ticket_slips SET state = 'answered', answer = $2, answered_by = $3, "
+    "answered_at = now() WHERE id = $1 AND state = 'open'";
+static const char *const sql_slip_reply =
+    "UPDATE ticket_slips SET state = 'replied', reply = $2, replied_by = $3, "
+    "replied_at = now() WHERE id = $1 AND state = 'answered'";
+/* What GET /v1/tickets/{id}/collaboration shows: every request and slip of the ticket,
+ * oldest first; an open slip past its due time is overdue (by overdue_s seconds), an
+ * answer given after it is late. */
+static const char *const sql_collaboration =
+    "SELECT CASE WHEN EXISTS (SELECT 1 FROM tickets WHERE id = $1) OR "
+    "EXISTS (SELECT 1 FROM ticket_workflow WHERE ticket_id = $1) THEN jsonb_build_object("
+    "'ticket_id', $1::text, "
+    "'requests', coalesce((SELECT jsonb_agg(jsonb_strip_nulls(to_jsonb(r) - 'ticket_id') "
+    "ORDER BY r.requested_at, r.id) FROM ticket_requests r WHERE r.ticket_id = $1), '[]'), "
+    "'slips', coalesce((SELECT jsonb_agg(jsonb_strip_nulls(to_jsonb(s) - 'ticket_id' || "
+    "jsonb_build_object('overdue', s.state = 'open' AND now() > s.due_at, "
+    "'overdue_s', CASE WHEN s.state = 'open' AND now() > s.due_at "
+    "THEN floor(extract(epoch FROM now() - s.due_at))::bigint END, "
+    "'late', s.answered_at > s.due_at)) ORDER BY s.sent_at, s.id) "
+    "FROM ticket_slips s WHERE s.ticket_id = $1), '[]'))::text END";
+
+/* What a collaboration action decided: the events to produce (in order) and the row to
+ * write. The strings params point to live in ids, in the request body or in rec. */
+struct collab {
+    json_t *rec; /* the locked request or slip row (sub-resource actions) */
+    json_t *events;
+    char sub[SUB_MAX];
+    char new_id[SUB_MAX];
+    char due[SB_TIME_STRLEN + 1];
+    const char *params[8];
+};
+
+/* Splits an action path tail: "notes" stays as it is; "requests/R-…/decision" gives the
+ * action "requests/decision" and the sub-resource id. Returns 0, or SB_E_INVAL. */
+static int split_tail(const char *tail, char *name, size_t namesz, char *sub, size_t subsz)
+{
+    const char *s1 = strchr(tail, '/'), *s2;
+    size_t n;
+
+    sub[0] = '\0';
+    if (s1 == NULL) {
+        sb_strlcpy(name, tail, namesz);
+        return strlen(tail) < namesz ? 0 : SB_E_INVAL;
+    }
+    s2 = strchr(s1 + 1, '/');
+    if (s2 == NULL || strchr(s2 + 1, '/') != NULL)
+        return SB_E_INVAL;
+    n = (size_t)(s2 - s1 - 1);
+    if (n == 0 || n >= subsz)
+        return SB_E_INVAL;
+    for (size_t i = 0; i < n; i++) {
+        char c = s1[1 + i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_'))
+            return SB_E_INVAL;
+    }
+    memcpy(sub, s1 + 1, n);
+    sub[n] = '\0';
+    if (sb_fmt(name, namesz, "%.*s/%s", (int)(s1 - tail), tail, s2 + 1) != 0)
+        return SB_E_INVAL;
+    return 0;
+}
+
+static int is_sub_action(const struct action *a)
+{
+    return strchr(a->name, '/') != NULL;
+}
+
+/* Requests and slips (their own records, events built by collab_decide). */
+static int is_collab(const struct action *a)
+{
+    return strncmp(a->name, "requests", 8) == 0 || strncmp(a->name, "slips", 5) == 0;
+}
+
+/* Reads and locks the request or slip the action names (the ticket's transaction is
+ * open). Returns 200, 404 (not this ticket's) or 503. */
+static int collab_lock(struct sb_pg *pg, const struct action *a, const char *ticket,
+                       struct collab *c)
+{
+    const char *params[2] = {c->sub, ticket};
+    const char *sql = strncmp(a->name, "requests/", 9) == 0 ? sql_request_lock : sql_slip_lock;
+    char err[256];
+    PGresult *res;
+    int e = 0, status = 503;
+
+    res = sb_pg_query(pg, sql, 2, params, &e, err, sizeof(err));
+    if (res == NULL)
+        return 503;
+    if (PQntuples(res) == 0) {
+        status = 404;
+    } else {
+        c->rec = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+        status = json_is_object(c->rec) ? 200 : 503;
+    }
+    PQclear(res);
+    return status;
+}
+
+static const char *rec_str(const struct collab *c, const char *key)
+{
+    const char *v = json_string_value(json_object_get(c->rec, key));
+    return v != NULL ? v : "";
+}
+
+/* Whether who may answer the slip: the department it was sent to (its agents and its
+ * lead), or a supervisor. */
+static int may_answer(const struct principal *who, const struct collab *c)
+{
+    return rank(who->role) >= RANK_SUPERVISOR ||
+           (who->team[0] != '\0' && strcmp(who->team, rec_str(c, "department")) == 0);
+}
+
+static void add_event(struct collab *c, const char *type, json_t *payload)
+{
+    json_array_append_new(c->events, json_pack("{s:s,s:o}", "type", type, "payload", payload));
+}
+
+/* The note recording one step of a request or a slip. */
+static json_t *collab_note(const char *ticket, const struct principal *who, const char *kind,
+                           const char *text, const char *member, json_t *detail)
+{
+    return json_pack("{s:s,s:{s:s,s:s},s:s,s:s,s:o}", "ticket_id", ticket, "actor", "role",
+                     who->role, "agent_id", who->agent_id, "kind", kind, "text", text, member,
+                     detail);
+}
+
+/* Decides a collaboration action on the locked ticket and its locked request or slip:
+ * refuses what the request's or slip's own state does not allow (409), a department
+ * that does not exist (400), then fills c->events and ch (the row to write). next may
+ * change (a hand-over sends the ticket back to routing). Returns 0, or answers and
+ * returns -1. */
+static int collab_decide(struct ingest *in, struct sb_http_resp *resp, struct sb_pg *pg,
+                         const struct principal *who, const struct action *a,
+                         const struct workflow *wf, const char *ticket, json_t *body,
+                         const char **next, struct wf_change *ch, struct collab *c)
+{
+    const char *by = who->agent_id[0] ? who->agent_id : who->role;
+    const char *dept = json_string_value(json_object_get(body, "department"));
+    char id[SB_UUID_STRLEN + 1], err[256];
+
+    c->events = json_array();
+    if (dept != NULL) {
+        const char *params[1] = {dept};
+        int e = 0;
+        PGresult *res = sb_pg_query(pg, sql_team_exists, 1, params, &e, err, sizeof(err));
+        int found = res != NULL && PQntuples(res) == 1;
+        if (res != NULL)
+            PQclear(res);
+        if (res == NULL) {
+            ingest_error(in, resp, "agent", 503, "unavailable", "cannot check the department now",
+                         NULL);
+            sb_http_resp_header(resp, "Retry-After", "5");
+            return -1;
+        }
+        if (!found) {
+            ingest_error(in, resp, "agent", 400, "invalid", "department: no such team",
+                         "department");
+            return -1;
+        }
+    }
+    if (strcmp(a->name, "requests") == 0) {
+        const char *kind = json_string_value(json_object_get(body, "kind"));
+        sb_uuid7_new(id);
+        sb_fmt(c->new_id, sizeof(c->new_id), "R-%s", id);
+        add_event(c, "ticket.note_added",
+                  collab_note(ticket, who, "department_request",
+                              json_string_value(json_object_get(body, "reason")), "request",
+                              json_pack("{s:s,s:s,s:s,s:s,s:s}", "id", c->new_id, "stage",
+                                        "requested", "type", kind, "department", dept, "needed",
+                                        json_string_value(json_object_get(body, "needed")))));
+        c->params[0] = c->new_id;
+        c->params[1] = ticket;
+        c->params[2] = kind;
+        c->params[3] = dept;
+        c->params[4] = json_string_value(json_object_get(body, "reason"));
+        c->params[5] = json_string_value(json_object_get(body, "needed"));
+        c->params[6] = json_string_value(json_object_get(body, "customer_message"));
+        c->params[7] = by;
+        ch->extra_sql = sql_request_insert;
+        ch->extra_n = 8;
+    } else if (strcmp(a->name, "requests/decision") == 0) {
+        const char *outcome = json_string_value(json_object_get(body, "outcome"));
+        const char *reason = json_string_value(json_object_get(body, "reason"));
+        const char *kind = rec_str(c, "kind"), *rdept = rec_str(c, "department");
+        int approve = strcmp(outcome, "approved") == 0;
+        int handover = strcmp(kind, "handover") == 0;
+        json_t *detail;
+
+        if (strcmp(rec_str(c, "state"), "pending") != 0) {
+            char msg[160];
+            sb_fmt(msg, sizeof(msg), "request %s is already %s", c->sub, rec_str(c, "state"));
+            conflict(in, resp, wf->state, "request_decided", msg, "outcome",
+                     json_pack("{s:s,s:s,s:s}", "request_id", c->sub, "request_state",
+                               rec_str(c, "state"), "decided_by", rec_str(c, "decided_by")));
+            return -1;
+        }
+        if (approve && handover) {
+            /* The department takes the ticket over: back to routing, to its queue. */
+            const char *to = sb_lifecycle_next(wf->state, "transfer");
+            if (to == NULL) {
+                char msg[160];
+                sb_fmt(msg, sizeof(msg), "a hand-over is not allowed while the ticket is %s",
+                       wf->state);
+                conflict(in, resp, wf->state, "illegal_transition", msg, "outcome", NULL);
+                return -1;
+            }
+            *next = to;
+            ch->owner = "";
+        }
+        detail = json_pack("{s:s,s:s,s:s,s:s,s:s}", "id", c->sub, "stage", outcome, "type", kind,
+                           "department", rdept, "needed", rec_str(c, "needed"));
+        if (reason != NULL)
+            json_object_set_new(detail, "decision_reason", json_string(reason));
+        add_event(c, "ticket.note_added",
+                  collab_note(ticket, who, "department_request",
+                              reason    ? reason
+                              : approve ? (handover ? "hand-over to the department approved"
+                                                    : "the department's help approved")
+                                        : "request rejected",
+                              "request", detail));
+        if (approve && handover) {
+            json_t *tr =
+                json_pack("{s:s,s:{s:s,s:s},s:s,s:s,s:s}", "ticket_id", ticket, "actor", "role",
+                          who->role, "agent_id", who->agent_id, "to_team", rdept, "reason",
+                          rec_str(c, "reason"), "customer_message", rec_str(c, "customer_message"));
+            if (wf->owner[0] != '\0')
+                json_object_set_new(tr, "from_agent", json_string(wf->owner));
+            add_event(c, "ticket.transferred", tr);
+        } else if (approve) {
+            /* Assistance: the owner keeps the ticket, the department is in copy. */
+            add_event(c, "ticket.card_updated",
+                      json_pack("{s:s,s:{s:s,s:s},s:[s]}", "ticket_id", ticket, "actor", "role",
+                                who->role, "agent_id", who->agent_id, "department_copies", rdept));
+        }
+        c->params[0] = c->sub;
+        c->params[1] = outcome;
+        c->params[2] = by;
+        c->params[3] = reason;
+        ch->extra_sql = sql_request_decide;
+        ch->extra_n = 4;
+    } else if (strcmp(a->name, "slips") == 0) {
+        const char *kind = json_string_value(json_object_get(body, "kind"));
+        json_t *due = json_object_get(body, "due_at");
+        char note_kind[32];
+        int64_t due_ms;
+
+        if (json_is_string(due)) {
+            (void)sb_time_parse(json_string_value(due), &due_ms); /* checked before */
+        } else {
+            char key[64];
+            sb_fmt(key, sizeof(key), "lifecycle.%s_due_s", kind);
+            due_ms = sb_now_ms() + sb_config_int(in->cfg, key) * 1000;
+        }
+        sb_time_format_ms(due_ms, c->due);
+        sb_uuid7_new(id);
+        sb_fmt(c->new_id, sizeof(c->new_id), "S-%s", id);
+        sb_fmt(note_kind, sizeof(note_kind), "%s_slip", kind);
+        add_event(c, "ticket.note_added",
+                  collab_note(ticket, who, note_kind,
+                              json_string_value(json_object_get(body, "question")), "slip",
+                              json_pack("{s:s,s:s,s:s,s:s}", "id", c->new_id, "stage", "sent",
+                                        "department", dept, "due_at", c->due)));
+        c->params[0] = c->new_id;
+        c->params[1] = ticket;
+        c->params[2] = kind;
+        c->params[3] = dept;
+        c->params[4] = json_string_value(json_object_get(body, "question"));
+        c->params[5] = by;
+        c->params[6] = c->due;
+        ch->extra_sql = sql_slip_insert;
+        ch->extra_n = 7;
+    } else {
+        /* slips/answer, slips/reply */
+        int answer = strcmp(a->name, "slips/answer") == 0;
+        const char *st = rec_str(c, "state");
+        const char *text = json_string_value(json_object_get(body, answer ? "answer" : "body"));
+        json_int_t past = json_integer_value(json_object_get(c->rec, "past_due_s"));
+        char note_kind[32];
+        json_t *detail;
+
+        if (strcmp(st, answer ? "open" : "answered") != 0) {
+            char msg[160];
+            const char *code = answer                    ? "slip_answered"
+                               : strcmp(st, "open") == 0 ? "slip_unanswered"
+                                                         : "slip_replied";
+            sb_fmt(msg, sizeof(msg), "slip %s is %s", c->sub, st);
+            conflict(in, resp, wf->state, code, msg, answer ? "answer" : "body",
+                     json_pack("{s:s,s:s}", "slip_id", c->sub, "slip_state", st));
+            return -1;
+        }
+        sb_time_format_ms((int64_t)json_integer_value(json_object_get(c->rec, "due_ms")), c->due);
+        sb_fmt(note_kind, sizeof(note_kind), "%s_slip", rec_str(c, "kind"));
+        detail =
+            json_pack("{s:s,s:s,s:s,s:s}", "id", c->sub, "stage", answer ? "answered" : "replied",
+                      "department", rec_str(c, "department"), "due_at", c->due);
+        if (answer) {
+            json_object_set_new(detail, "late", json_boolean(past > 0));
+            if (past > 0)
+                json_object_set_new(detail, "late_s", json_integer(past));
+        } else {
+            /* The customer hears the department's answer from the owner. */
+            add_event(c, "agent.replied",
+                      json_pack("{s:s,s:{s:s,s:s},s:s,s:b}", "ticket_id", ticket, "actor", "role",
+                                who->role, "agent_id", who->agent_id, "body", text, "public", 1));
+        }
+        add_event(c, "ticket.note_added",
+                  collab_note(ticket, who, note_kind, text, "slip", detail));
+        c->params[0] = c->sub;
+        c->params[1] = text;
+        c->params[2] = by;
+        ch->extra_sql = answer ? sql_slip_answer : sql_slip_reply;
+        ch->extra_n = 3;
+    }
+    ch->extra_params = c->params;
+    return 0;
+}
+
+/* Produces c->events in order, each awaited; answers 202 with the first event's id and
+ * the id of a new request or slip, or 503. Returns 0 when all were acknowledged. */
+static int collab_produce(struct ingest *in, struct sb_http_resp *resp, const char *ticket,
+                          const struct action *a, struct collab *c)
+{
+    json_t *ids = json_array(), *answer;
+    size_t i;
+    json_t *e;
+
+    json_array_foreach(c->events, i, e)
+    {
+        struct sb_event ev;
+        const char *type = json_string_value(json_object_get(e, "type"));
+        char *buf = NULL;
+        size_t len = 0;
+        int rc = sb_event_init(&ev, type, in->producer_name, ticket, NULL,
+                               json_incref(json_object_get(e, "payload")));
+        if (rc == 0)
+            buf = sb_event_encode(&ev, &len);
+        rc = buf ? sb_producer_send_wait(
+                       in->producer, SB_TOPIC_ACTIVITY, ticket, strlen(ticket), buf, len,
+                       (int)sb_config_int(in->cfg, "kafka.produce_timeout_ms") + 1000)
+                 : SB_E_INVAL;
+        free(buf);
+        if (rc == 0)
+            json_array_append_new(ids, json_string(ev.event_id));
+        sb_event_clear(&ev);
+        if (rc != 0) {
+            if (i > 0)
+                sb_log_kv(SB_LOG_ERROR, "collaboration step produced in part", "ticket_id", ticket,
+                          "action", a->name, NULL);
+            json_decref(ids);
+            ingest_error(in, resp, "agent", 503, "unavailable",
+                         "the action could not be stored durably; retry later", NULL);
+            sb_http_resp_header(resp, "Retry-After", "5");
+            return rc;
+        }
+    }
+    answer = json_pack("{s:O,s:O,s:o}", "event_id", json_array_get(ids, 0), "type",
+                       json_object_get(json_array_get(c->events, 0), "type"), "event_ids", ids);
+    if (c->new_id[0] != '\0')
+        json_object_set_new(answer, strcmp(a->name, "requests") == 0 ? "request_id" : "slip_id",
+                            json_string(c->new_id));
+    sb_http_resp_json(resp, 202, answer);
+    return 0;
+}
+
+/* GET /v1/tickets/{id}/collaboration: the ticket's requests and slips (any role). */
+static int collaboration(struct ingest *in, struct sb_http_resp *resp, const char *ticket)
+{
+    const char *params[1] = {ticket};
+    struct sb_pg *pg = ingest_pg(in);
+    char err[256];
+    PGresult *res = NULL;
+    json_t *j = NULL;
+    int e = 0;
+
+    if (pg != NULL)
+        res = sb_pg_query(pg, sql_collaboration, 1, params, &e, err, sizeof(err));
+    if (res == NULL) {
+        ingest_error(in, resp, "agent", 503, "unavailable", "cannot read the ticket now", NULL);
+        sb_http_resp_header(resp, "Retry-After", "5");
+        return 0;
+    }
+    if (!PQgetisnull(res, 0, 0))
+        j = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+    PQclear(res);
+    if (j == NULL) {
+        ingest_error(in, resp, "agent", 404, "not_found", "no such ticket", "ticket_id");
+        return 0;
+    }
+    sb_http_resp_json(resp, 200, j);
+    return 0;
+}
+
 int ingest_action(struct ingest *in, const struct sb_http_req *req, struct sb_http_resp *resp)
 {
     struct principal who;
     struct workflow wf;
     struct wf_change ch = {0};
-    char id[80], field[96] = "", errstr[256] = "", bufs[5][80];
+    struct collab c;
+    char id[80], name[48] = "", field[96] = "", errstr[256] = "", bufs[5][80];
     const char *tail = NULL, *next = NULL;
     const struct action *a = NULL;
     struct sb_pg *pg;
     json_t *body;
-    int auth, status;
+    int auth, status, is_get = strcmp(req->method, "GET") == 0;
 
-    if (strcmp(req->method, "POST") != 0) {
+    memset(&c, 0, sizeof(c));
+    if (strcmp(req->method, "POST") != 0 && !is_get) {
         ingest_error(in, resp, "agent", 405, "method_not_allowed", "use POST", NULL);
         return 0;
     }
@@ -870,6 +1377,14 @@ int ingest_action(struct ingest *in, const struct sb_http_req *req, struct sb_ht
                      "Authorization");
         return 0;
     }
+    if (is_get) {
+        /* The only read: a ticket's collaboration records. */
+        if (split_path(req->path, "/v1/tickets/", id, sizeof(id), &tail) == 0 &&
+            strcmp(tail, "collaboration") == 0)
+            return collaboration(in, resp, id);
+        ingest_error(in, resp, "agent", 405, "method_not_allowed", "use POST", NULL);
+        return 0;
+    }
     if (strncmp(req->path, "/v1/agents/", 11) == 0) {
         if (split_path(req->path, "/v1/agents/", id, sizeof(id), &tail) != 0 ||
             strcmp(tail, "presence") != 0) {
@@ -878,13 +1393,14 @@ int ingest_action(struct ingest *in, const struct sb_http_req *req, struct sb_ht
         }
         return presence(in, req, resp, &who, id);
     }
-    if (split_path(req->path, "/v1/tickets/", id, sizeof(id), &tail) == 0) {
+    if (split_path(req->path, "/v1/tickets/", id, sizeof(id), &tail) == 0 &&
+        split_tail(tail, name, sizeof(name), c.sub, sizeof(c.sub)) == 0) {
         for (size_t i = 0; i < sizeof(ticket_actions) / sizeof(ticket_actions[0]); i++) {
-            if (strcmp(tail, ticket_actions[i].name) == 0)
+            if (strcmp(name, ticket_actions[i].name) == 0)
                 a = &ticket_actions[i];
         }
     }
-    if (a == NULL) {
+    if (a == NULL || (c.sub[0] != '\0') != is_sub_action(a)) {
         ingest_error(in, resp, "agent", 404, "not_found", "no such endpoint", "path");
         return 0;
     }
@@ -904,25 +1420,52 @@ int ingest_action(struct ingest *in, const struct sb_http_req *req, struct sb_ht
     }
     pg = ingest_pg(in);
     status = pg != NULL ? wf_lock(pg, id, &wf) : 503;
+    if (status == 200 && is_sub_action(a)) {
+        status = collab_lock(pg, a, id, &c);
+        if (status != 200)
+            rollback(pg);
+    }
     if (status != 200) {
+        const char *what = c.sub[0] ? (a->name[0] == 'r' ? "no such request of this ticket"
+                                                         : "no such slip of this ticket")
+                                    : "no such ticket";
         json_decref(body);
         ingest_error(in, resp, "agent", status, status == 404 ? "not_found" : "unavailable",
-                     status == 404 ? "no such ticket" : "cannot check the ticket now",
-                     status == 404 ? "ticket_id" : NULL);
+                     status == 404 ? what : "cannot check the ticket now",
+                     status == 404
+                         ? (c.sub[0] ? (a->name[0] == 'r' ? "request_id" : "slip_id") : "ticket_id")
+                         : NULL);
         if (status == 503)
             sb_http_resp_header(resp, "Retry-After", "5");
+        json_decref(c.rec);
         return 0;
     }
-    if (!authorized(&who, &wf, a)) {
+    if (strcmp(a->name, "slips/answer") == 0 ? !may_answer(&who, &c) : !authorized(&who, &wf, a)) {
         rollback(pg);
         json_decref(body);
+        json_decref(c.rec);
         ingest_error(in, resp, "agent", 403, "forbidden", "this role may not act on this ticket",
                      NULL);
         return 0;
     }
-    if (decide(in, resp, pg, &who, a, &wf, body, &next, &ch, bufs) != 0) {
+    if (decide(in, resp, pg, &who, a, &wf, body, &next, &ch, bufs) != 0 ||
+        (is_collab(a) &&
+         collab_decide(in, resp, pg, &who, a, &wf, id, body, &next, &ch, &c) != 0)) {
         rollback(pg);
         json_decref(body);
+        json_decref(c.rec);
+        json_decref(c.events);
+        return 0;
+    }
+    if (c.events != NULL) {
+        /* The row stays locked until every event is acknowledged (as below). */
+        if (collab_produce(in, resp, id, a, &c) != 0)
+            rollback(pg);
+        else
+            wf_commit(in, pg, id, next, &ch);
+        json_decref(body);
+        json_decref(c.rec);
+        json_decref(c.events);
         return 0;
     }
     json_object_set_new(body, "ticket_id", json_string(id));

@@ -8,6 +8,7 @@
  * threading), never refuse a contact. */
 #include "identity.h"
 #include "ingest.h"
+#include "lifecycle.h"
 #include "wechat.h"
 
 #include "sb/err.h"
@@ -355,8 +356,19 @@ static const char *const intake_lua =
     "redis.call('SET', idem, cjson.encode({s = 'pending', r = body}), 'EX', pending_ttl)\n"
     "return {1, t, new, body, customer}\n";
 
+/* Swaps the customer's open-ticket key from a closed ticket to a new one, unless another
+ * contact did it first. KEYS: open-ticket key. ARGV: closed ticket, new ticket, TTL.
+ * Returns the ticket the key names now. */
+static const char *const swap_lua = "local cur = redis.call('GET', KEYS[1])\n"
+                                    "if not cur or cur == ARGV[1] then\n"
+                                    "  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])\n"
+                                    "  return ARGV[2]\n"
+                                    "end\n"
+                                    "return cur\n";
+
 #define SCRIPT_RESERVE 0
 #define SCRIPT_INTAKE 1
+#define SCRIPT_SWAP 2
 
 void ingest_redis_scripts(struct sb_redis *r)
 {
@@ -365,6 +377,8 @@ void ingest_redis_scripts(struct sb_redis *r)
     assert(idx == SCRIPT_RESERVE);
     idx = sb_redis_script_add(r, intake_lua);
     assert(idx == SCRIPT_INTAKE);
+    idx = sb_redis_script_add(r, swap_lua);
+    assert(idx == SCRIPT_SWAP);
 }
 
 /* The open-ticket key of a customer: "sb:open:" + SHA-1 hex of "customer\n<number>"
@@ -634,6 +648,190 @@ out:
     return rc;
 }
 
+/* ---- Customer follow-ups (docs/lifecycle.md) --------------------------------------
+ * A contact threaded onto an existing ticket (new_ticket false) is the customer's
+ * follow-up. Only these pay a PostgreSQL read (the ticket's workflow record, by primary
+ * key): a ticket waiting on the customer goes back to in_progress, a resolved or
+ * archived one reopens within lifecycle.reopen_window_s of its resolution, and past the
+ * window the contact starts a new ticket. The move is made like an agent's action: under
+ * the record's row lock, produced as ticket.status_changed with the customer as actor,
+ * committed after Kafka acknowledged it, before the contact itself is produced. */
+static const char *const sql_followup_peek =
+    "SELECT state, coalesce(floor(extract(epoch FROM now() - resolved_at))::bigint, -1) "
+    "FROM ticket_workflow WHERE ticket_id = $1";
+static const char *const sql_followup_lock =
+    "SELECT state, coalesce(floor(extract(epoch FROM now() - resolved_at))::bigint, -1) "
+    "FROM ticket_workflow WHERE ticket_id = $1 FOR UPDATE";
+static const char *const sql_followup_update =
+    "UPDATE ticket_workflow SET state = $2, version = version + 1, updated_at = now() "
+    "WHERE ticket_id = $1";
+
+static void count_followup(struct ingest *in, const char *move)
+{
+    char labels[48];
+    sb_fmt(labels, sizeof(labels), "move=%s", move);
+    sb_metric_inc(sb_metrics_counter(in->metrics, "sb_ingest_followups_total",
+                                     "Customer follow-ups that moved their ticket (resumed, "
+                                     "reopened) or started a new one (new_ticket)",
+                                     labels));
+}
+
+/* Reads the record (locked when lock). Returns 1 found, 0 none, -1 PostgreSQL failed. */
+static int followup_read(struct sb_pg *pg, const char *ticket, int lock, char *state,
+                         size_t statesz, int64_t *since_resolved_s)
+{
+    const char *params[1] = {ticket};
+    char err[256];
+    PGresult *res;
+    int e = 0, rc = 0;
+
+    res = sb_pg_query(pg, lock ? sql_followup_lock : sql_followup_peek, 1, params, &e, err,
+                      sizeof(err));
+    if (res == NULL)
+        return -1;
+    if (PQntuples(res) == 1) {
+        sb_strlcpy(state, PQgetvalue(res, 0, 0), statesz);
+        if (sb_parse_int64(PQgetvalue(res, 0, 1), since_resolved_s) != 0)
+            *since_resolved_s = -1;
+        rc = 1;
+    }
+    PQclear(res);
+    return rc;
+}
+
+static void pg_rollback(struct sb_pg *pg)
+{
+    char err[256];
+    (void)sb_pg_exec(pg, "ROLLBACK", err, sizeof(err));
+}
+
+/* Decides the follow-up on ticket and makes its move (resume or reopen). Returns the
+ * decision, or -1 when the move could not be made durable (Kafka or PostgreSQL failed
+ * midway: the contact is refused with 503, so that its retry makes the move). PostgreSQL
+ * unreachable before anything changed: the contact threads as it is (intake fails open). */
+static int followup(struct ingest *in, const char *ticket, const char *contact_id)
+{
+    int64_t window = sb_config_int(in->cfg, "lifecycle.reopen_window_s"), since = -1;
+    char state[SB_LIFECYCLE_NAME_MAX], err[256];
+    const char *params[2] = {ticket, NULL};
+    struct sb_pg *pg = ingest_pg(in);
+    enum sb_followup f;
+    struct sb_event ev;
+    const char *next;
+    PGresult *res;
+    char *buf = NULL;
+    size_t len = 0;
+    int rc, e = 0;
+
+    if (pg == NULL)
+        goto unchecked;
+    rc = followup_read(pg, ticket, 0, state, sizeof(state), &since);
+    if (rc < 0)
+        goto unchecked;
+    if (rc == 0)
+        return SB_FOLLOWUP_NONE; /* no agent has acted on it: new, queued or assigned */
+    f = sb_lifecycle_followup(state, since, window);
+    if (f == SB_FOLLOWUP_NONE || f == SB_FOLLOWUP_NEW_TICKET)
+        return (int)f;
+    if (sb_pg_exec(pg, "BEGIN", err, sizeof(err)) != 0)
+        goto unchecked;
+    rc = followup_read(pg, ticket, 1, state, sizeof(state), &since);
+    if (rc <= 0) {
+        pg_rollback(pg);
+        if (rc < 0)
+            goto unchecked;
+        return SB_FOLLOWUP_NONE;
+    }
+    /* Decided again under the lock: an agent may have moved it meanwhile. */
+    f = sb_lifecycle_followup(state, since, window);
+    next = sb_lifecycle_followup_move(f) ? sb_lifecycle_next(state, sb_lifecycle_followup_move(f))
+                                         : NULL;
+    if (next == NULL) {
+        pg_rollback(pg);
+        return (int)f;
+    }
+    rc = sb_event_init(&ev, "ticket.status_changed", in->producer_name, ticket, NULL,
+                       json_pack("{s:s,s:{s:s,s:s},s:s,s:s,s:s,s:s}", "ticket_id", ticket, "actor",
+                                 "role", "customer", "agent_id", "", "status", next, "from", state,
+                                 "reason", "the customer wrote again", "contact_id", contact_id));
+    if (rc == 0)
+        buf = sb_event_encode(&ev, &len);
+    sb_event_clear(&ev);
+    rc = buf ? sb_producer_send_wait(in->producer, SB_TOPIC_ACTIVITY, ticket, strlen(ticket), buf,
+                                     len,
+                                     (int)sb_config_int(in->cfg, "kafka.produce_timeout_ms") + 1000)
+             : SB_E_INVAL;
+    free(buf);
+    if (rc != 0) {
+        pg_rollback(pg);
+        sb_log_kv(SB_LOG_WARN, "follow-up move not acknowledged by Kafka", "ticket_id", ticket,
+                  NULL);
+        return -1;
+    }
+    params[1] = next;
+    res = sb_pg_query(pg, sql_followup_update, 2, params, &e, err, sizeof(err));
+    if (res != NULL)
+        PQclear(res);
+    if (res == NULL || sb_pg_exec(pg, "COMMIT", err, sizeof(err)) != 0) {
+        /* As for an agent's action (docs/lifecycle.md, consistency window). */
+        pg_rollback(pg);
+        sb_log_kv(SB_LOG_ERROR, "follow-up produced but its workflow state not recorded",
+                  "ticket_id", ticket, "state", next, "detail", err, NULL);
+        sb_metric_inc(sb_metrics_counter(
+            in->metrics, "sb_ingest_workflow_unrecorded_total",
+            "Actions acknowledged by Kafka whose workflow state could not be committed", NULL));
+    }
+    count_followup(in, f == SB_FOLLOWUP_RESUME ? "resumed" : "reopened");
+    return (int)f;
+unchecked:
+    sb_metric_inc(in->m_pg_unavailable);
+    return SB_FOLLOWUP_NONE;
+}
+
+/* Threads a follow-up: moves its ticket, or gives the contact a new ticket when the one
+ * it was threaded onto is closed past the reopen window (the open-ticket key then names
+ * the new one; another open ticket of the customer that a concurrent contact made is
+ * taken instead, and checked in turn). Returns 0, or -1 to answer 503. */
+static int thread_followup(struct ingest *in, struct sb_redis *r, struct pending *p,
+                           const char *contact_id)
+{
+    for (int round = 0; round < 3 && !p->new_ticket; round++) {
+        char id[SB_UUID_STRLEN + 1], fresh[TICKET_MAX], ttl[24], *body;
+        const char *keys[1] = {p->open_key};
+        const char *args[3] = {p->ticket_id, fresh, ttl};
+        const char *rest = strstr(p->response, "\",\"contact_id\"");
+        redisReply *rep;
+        size_t n;
+        int f = followup(in, p->ticket_id, contact_id);
+
+        if (f < 0)
+            return -1;
+        if (f != SB_FOLLOWUP_NEW_TICKET || r == NULL || p->open_key[0] == '\0' || rest == NULL)
+            return 0;
+        sb_uuid7_new(id);
+        sb_fmt(fresh, sizeof(fresh), "T-%s", id);
+        sb_fmt(ttl, sizeof(ttl), "%lld", (long long)in->open_window_s);
+        rep = sb_redis_eval(r, SCRIPT_SWAP, 1, keys, 3, args);
+        if (rep == NULL || rep->type != REDIS_REPLY_STRING || rep->len >= TICKET_MAX) {
+            if (rep != NULL)
+                freeReplyObject(rep);
+            sb_metric_inc(in->m_redis_unavailable);
+            return 0; /* threaded onto the closed ticket as before */
+        }
+        p->new_ticket = strcmp(rep->str, fresh) == 0;
+        n = strlen(rep->str) + strlen(rest) + 16;
+        body = sb_malloc(n);
+        sb_fmt(body, n, "{\"ticket_id\":\"%s%s", rep->str, rest);
+        sb_strlcpy(p->ticket_id, rep->str, sizeof(p->ticket_id));
+        freeReplyObject(rep);
+        free(p->response);
+        p->response = body;
+        if (p->new_ticket)
+            count_followup(in, "new_ticket");
+    }
+    return 0;
+}
+
 int ingest_contact(struct ingest *in, const struct sb_http_req *req, struct sb_http_resp *resp,
                    json_t *contact, const char *idem_key, int wechat_reply)
 {
@@ -724,6 +922,13 @@ int ingest_contact(struct ingest *in, const struct sb_http_req *req, struct sb_h
     }
     lookup_free(&l);
 produce:
+    if (!p->new_ticket && thread_followup(in, r, p, contact_id) != 0) {
+        ingest_error(in, resp, channel, 503, "unavailable",
+                     "the contact could not be stored durably; retry later", NULL);
+        sb_http_resp_header(resp, "Retry-After", "5");
+        json_decref(contact);
+        goto undo;
+    }
     /* W3C traceparent "00-<trace id>-<span id>-<flags>" carries the trace from the
      * caller; otherwise a new trace starts here. */
     if (traceparent != NULL && strlen(traceparent) >= 35 && traceparent[2] == '-') {
@@ -768,6 +973,16 @@ produce:
 undo:
     if (r != NULL && p->idem_key[0]) {
         redisReply *rep = sb_redis_cmdf(r, "DEL %s", p->idem_key);
+        if (rep != NULL)
+            freeReplyObject(rep);
+    }
+    if (r != NULL && p->new_ticket && p->open_key[0]) {
+        /* forget a ticket that never came to exist (as the completer does) */
+        redisReply *rep = sb_redis_cmdf(
+            r, "EVAL %s 1 %s %s",
+            "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end "
+            "return 0",
+            p->open_key, p->ticket_id);
         if (rep != NULL)
             freeReplyObject(rep);
     }

@@ -16,12 +16,16 @@ struct row {
     const char *to; /* NULL: unchanged */
 };
 
-/* Moves that any open, unresolved ticket allows, the state unchanged. */
+/* Moves that any open, unresolved ticket allows, the state unchanged: besides the
+ * owner's own work, the collaboration with other departments (a cross-department request
+ * and its decision, consultation and complaint slips, their answers and the reply made
+ * from an answer). A transfer hands the ticket back to routing. */
 #define WORKING(S)                                                                                 \
     {S, "replies", NULL}, {S, "notes", NULL}, {S, "card", NULL}, {S, "priority", NULL},            \
-        {S, "dispute", NULL}, {S, "escalate", NULL},                                               \
+        {S, "dispute", NULL}, {S, "escalate", NULL}, {S, "transfer", "new"}, {S, "request", NULL}, \
+        {S, "decision", NULL}, {S, "slip", NULL}, {S, "slip_answer", NULL},                        \
     {                                                                                              \
-        S, "transfer", "new"                                                                       \
+        S, "slip_reply", NULL                                                                      \
     }
 
 static const struct row rows[] = {
@@ -58,16 +62,21 @@ static const struct row rows[] = {
     {"resolved", "notes", NULL},
     {"resolved", "replies", NULL},
     {"resolved", "card", NULL},
+    /* a department's answer may come after the resolution; the owner still passes it on */
+    {"resolved", "slip_answer", NULL},
+    {"resolved", "slip_reply", NULL},
     {"in_review", "review:approved", "awaiting_archive"},
     {"in_review", "review:sent_back", "sent_back"},
     {"in_review", "status:reopened", "reopened"},
     {"in_review", "csat", NULL},
     {"in_review", "notes", NULL},
+    {"in_review", "slip_answer", NULL},
     {"awaiting_archive", "status:archived", "archived"},
     {"awaiting_archive", "status:reopened", "reopened"},
     {"awaiting_archive", "csat", NULL},
     {"awaiting_archive", "notes", NULL},
     {"awaiting_archive", "card", NULL},
+    {"awaiting_archive", "slip_answer", NULL},
     {"archived", "status:reopened", "reopened"},
 };
 
@@ -106,4 +115,33 @@ size_t sb_lifecycle_allowed(const char *state, char *out, size_t outsz)
         n++;
     }
     return n;
+}
+
+enum sb_followup sb_lifecycle_followup(const char *state, int64_t since_resolved_s,
+                                       int64_t window_s)
+{
+    if (strcmp(state, "pending_customer") == 0)
+        return SB_FOLLOWUP_RESUME;
+    if (strcmp(state, "resolved") != 0 && strcmp(state, "in_review") != 0 &&
+        strcmp(state, "awaiting_archive") != 0 && strcmp(state, "archived") != 0)
+        return SB_FOLLOWUP_NONE;
+    /* Closed: the same window as an agent's reopen (sb_lifecycle_next allows
+     * status:reopened from each of these states). */
+    if (since_resolved_s >= 0 && since_resolved_s <= window_s)
+        return SB_FOLLOWUP_REOPEN;
+    return SB_FOLLOWUP_NEW_TICKET;
+}
+
+const char *sb_lifecycle_followup_move(enum sb_followup f)
+{
+    switch (f) {
+    case SB_FOLLOWUP_RESUME:
+        return "status:in_progress";
+    case SB_FOLLOWUP_REOPEN:
+        return "status:reopened";
+    case SB_FOLLOWUP_NONE:
+    case SB_FOLLOWUP_NEW_TICKET:
+        break;
+    }
+    return NULL;
 }

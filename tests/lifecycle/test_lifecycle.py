@@ -8,7 +8,13 @@ escalated to the supervisor within its first-response target after a priority di
 answered by a supervisor, a decline with a suggested colleague, a send-back from review,
 an archive refused for missing CSAT, a reopen (and one refused outside its window),
 illegal transitions answered 409 with the allowed moves, and two concurrent resolutions
-of which exactly one passes (docs/lifecycle.md)."""
+of which exactly one passes. Collaboration: cross-department requests approved (assist,
+hand-over) and rejected by a supervisor, refused to an agent and a lead and when decided
+twice; a consultation slip sent, answered by its department and replied to the customer;
+a complaint slip shown overdue, then answered late. Customer follow-ups: a reply on a
+ticket pending on the customer resumes it (and its SLA clock when a watcher of the shared
+stack runs), a follow-up reopens a resolved ticket within the window and starts a new
+ticket after it (docs/lifecycle.md)."""
 import datetime
 import json
 import os
@@ -104,6 +110,32 @@ class LifecycleTest(unittest.TestCase):
         self.assertIn(b["error"]["state"], ("new", "offered") if state == "new" else (state,), b)
         self.assertIsInstance(b["error"]["allowed"], list)
         return b["error"]
+
+    def contact(self, customer, words, name, ingest=None):
+        """A customer's contact (chat); returns the 202 body."""
+        body = {"channel": "chat", "external_id": "lc-%s-%s" % (RUN, name),
+                "customer": {"customer_no": "%s-%s" % (customer, RUN)}, "body": words,
+                "sent_at": iso(time.time())}
+        st, b, _ = h.post_signed(ingest or self.ingest, "/v1/contacts", body, API_SECRET)
+        self.assertEqual(st, 202, b)
+        return b
+
+    def collaboration(self, who, tid, ingest=None):
+        st, b, _ = h.request((ingest or self.ingest).url("/v1/tickets/%s/collaboration" % tid),
+                             headers={"Authorization": "Bearer " + self.tok[who]})
+        self.assertEqual(st, 200, b)
+        return b
+
+    def kinds(self, ticket, types=("ticket.note_added",)):
+        """(type, kind, stage) of the collaboration events on the timeline."""
+        out = []
+        for e in ticket["timeline"]:
+            p = e["payload"]
+            if e["type"] not in types or not p.get("kind", "").endswith(("request", "slip")):
+                continue
+            step = p.get("request") or p.get("slip")
+            out.append((p["kind"], step["stage"], p["actor"]["agent_id"]))
+        return out
 
     def take(self, owner, tid):
         """owner claims tid. On a shared stack an agent simulator may have claimed the
@@ -332,7 +364,8 @@ class LifecycleTest(unittest.TestCase):
                            "illegal_transition", "sent_back")
         self.assertEqual(err["allowed"], ["status:in_progress", "status:resolved", "replies",
                                           "notes", "card", "priority", "dispute", "escalate",
-                                          "transfer"])
+                                          "transfer", "request", "decision", "slip",
+                                          "slip_answer", "slip_reply"])
         self.ok(AG1, tid, "status", {"status": "in_progress"})
         self.ok(AG1, tid, "status", {"status": "resolved"})
         self.ok(AG1, tid, "status", {"status": "in_review"})
@@ -416,6 +449,252 @@ class LifecycleTest(unittest.TestCase):
                          (AG1, FIN1, "invoices are finance's"))
         self.assertTrue(tr["customer_message"].startswith("I am handing you"))
         self.assertEqual(t["owner_agent_id"], FIN1)
+        self.assert_valid_events(tid)
+
+    # --- collaboration across departments -------------------------------------------
+
+    def test_cross_department_requests_decided_by_a_supervisor(self):
+        tid = self.new_ticket("XD", "the refund was approved but never arrived", "xdept")
+        self.take(AG1, tid)
+        st, b = self.act(AG1, tid, "requests", {"kind": "assist", "department": TECH,
+                                                "reason": "gateway logs needed",
+                                                "needed": "the refund's gateway trace"})
+        self.assertEqual(st, 202, b)
+        assist = b["request_id"]
+        st, b = self.act(AG1, tid, "requests", {"kind": "handover", "department": FIN,
+                                                "reason": "refunds are finance's",
+                                                "needed": "finance takes the refund over",
+                                                "customer_message": "finance takes over"})
+        self.assertEqual(st, 202, b)
+        handover = b["request_id"]
+        # a hand-over states what the customer is told; the department must exist
+        st, b = self.act(AG1, tid, "requests", {"kind": "handover", "department": FIN,
+                                                "reason": "r", "needed": "n"})
+        self.assertEqual((st, b["error"]["field"]), (400, "customer_message"))
+        st, b = self.act(AG1, tid, "requests", {"kind": "assist", "department": "no-such-team",
+                                                "reason": "r", "needed": "n"})
+        self.assertEqual((st, b["error"]["field"]), (400, "department"))
+        # only a supervisor decides
+        for who in (AG1, LEAD):
+            st, b = self.act(who, tid, "requests/%s/decision" % assist, {"outcome": "approved"})
+            self.assertEqual(st, 403, b)
+            self.assertEqual(b["error"]["code"], "forbidden")
+        st, b = self.act(SUP, tid, "requests/%s/decision" % handover, {"outcome": "rejected"})
+        self.assertEqual((st, b["error"]["field"]), (400, "reason"))
+        st, b = self.act(SUP, tid, "requests/R-nope/decision", {"outcome": "approved"})
+        self.assertEqual((st, b["error"]["field"]), (404, "request_id"))
+        self.ok(SUP, tid, "requests/%s/decision" % assist, {"outcome": "approved"})
+        self.ok(SUP, tid, "requests/%s/decision" % handover,
+                {"outcome": "rejected", "reason": "the owner finishes it with tech's help"})
+        err = self.refused(SUP, tid, "requests/%s/decision" % assist, {"outcome": "rejected",
+                                                                       "reason": "again"},
+                           "request_decided", "claimed")
+        self.assertEqual((err["request_id"], err["request_state"], err["decided_by"]),
+                         (assist, "approved", SUP))
+        self.assertIn("decision", err["allowed"])
+        c = self.collaboration(AG1, tid)
+        self.assertEqual([(r["id"], r["kind"], r["department"], r["state"], r["decided_by"])
+                          for r in c["requests"]],
+                         [(assist, "assist", TECH, "approved", SUP),
+                          (handover, "handover", FIN, "rejected", SUP)])
+        self.assertEqual(c["requests"][1]["decision_reason"],
+                         "the owner finishes it with tech's help")
+        self.assertEqual(c["requests"][0]["requested_by"], AG1)
+        # approved assistance: the department in copy, the owner keeps the ticket
+        t = self.wait_ticket(tid, lambda t: len(self.kinds(t)) >= 4 and t["department_copies"])
+        self.assertEqual(t["department_copies"], [TECH])
+        self.assertEqual(t["owner_agent_id"], AG1)
+        self.assertEqual(t["status"], "claimed")
+        self.assertEqual(self.kinds(t), [("department_request", "requested", AG1),
+                                         ("department_request", "requested", AG1),
+                                         ("department_request", "approved", SUP),
+                                         ("department_request", "rejected", SUP)])
+        self.assert_valid_events(tid)
+
+    def test_cross_department_handover_approved(self):
+        tid = self.new_ticket("XH", "the invoice must be reissued to the company", "xhand")
+        self.take(AG2, tid)
+        rid = self.act(AG2, tid, "requests", {"kind": "handover", "department": FIN,
+                                              "reason": "invoices are finance's",
+                                              "needed": "reissue the invoice",
+                                              "customer_message": "our finance team takes "
+                                                                  "over your invoice"})[1]
+        self.ok(AG2, tid, "notes", {"text": "still mine until approved"})
+        self.ok(SUP, tid, "requests/%s/decision" % rid["request_id"], {"outcome": "approved"})
+        st, b = self.act(AG2, tid, "notes", {"text": "x"})
+        self.assertEqual(st, 403, b)  # the department's queue has it now
+        t = self.wait_ticket(tid, lambda t: any(x["reason"] == "invoices are finance's"
+                                                for x in t["transfers"]))
+        [tr] = [x for x in t["transfers"] if x["reason"] == "invoices are finance's"]
+        self.assertEqual((tr["by"], tr["to_team"], tr["customer_message"]),
+                         (SUP, FIN, "our finance team takes over your invoice"))
+        self.assertEqual(t["team_id"], FIN)
+        self.take(FIN1, tid)  # the department claims it from its queue
+        self.assert_valid_events(tid)
+
+    def test_consultation_slip_sent_answered_replied(self):
+        tid = self.new_ticket("CS", "is the extended warranty valid abroad", "consult")
+        self.take(AG1, tid)
+        sent = time.time()
+        st, b = self.act(AG1, tid, "slips", {"kind": "consultation", "department": TECH,
+                                             "question": "does the warranty cover repairs "
+                                                         "abroad?"})
+        self.assertEqual(st, 202, b)
+        sid = b["slip_id"]
+        other = self.act(AG1, tid, "slips", {"kind": "consultation", "department": FIN,
+                                             "question": "refund currency?"})[1]["slip_id"]
+        [s, _] = self.collaboration(AG1, tid)["slips"]
+        # due after lifecycle.consultation_due_s (default one day)
+        self.assertAlmostEqual(ts(s["due_at"]) - sent, 86400, delta=30)
+        self.assertEqual((s["state"], s["overdue"], s["sent_by"]), ("open", False, AG1))
+        self.refused(AG1, tid, "slips/%s/reply" % sid, {"body": "too early"}, "slip_unanswered",
+                     "claimed")
+        st, b = self.act(AG1, tid, "slips/%s/answer" % sid, {"answer": "x"})
+        self.assertEqual(st, 403, b)  # the owner is not in the department
+        st, b = self.act(FIN1, tid, "slips/%s/answer" % sid, {"answer": "x"})
+        self.assertEqual(st, 403, b)  # another department
+        self.ok(TECH1, tid, "slips/%s/answer" % sid, {"answer": "yes, in every EU country"})
+        self.refused(TECH1, tid, "slips/%s/answer" % sid, {"answer": "again"}, "slip_answered",
+                     "claimed")
+        st, b = self.act(TECH1, tid, "slips/%s/answer" % other, {"answer": "x"})
+        self.assertEqual(st, 403, b)
+        self.ok(AG1, tid, "slips/%s/reply" % sid,
+                {"body": "Good news: your warranty covers repairs in every EU country."})
+        self.refused(AG1, tid, "slips/%s/reply" % sid, {"body": "twice"}, "slip_replied",
+                     "claimed")
+        c = self.collaboration(TECH1, tid)
+        s = c["slips"][0]
+        self.assertEqual((s["id"], s["kind"], s["department"], s["state"], s["answer"],
+                          s["answered_by"], s["replied_by"], s["overdue"], s["late"]),
+                         (sid, "consultation", TECH, "replied", "yes, in every EU country",
+                          TECH1, AG1, False, False))
+        t = self.wait_ticket(tid, lambda t: len(self.kinds(t)) >= 4
+                             and t["first_response_at"] is not None)
+        self.assertEqual(self.kinds(t), [("consultation_slip", "sent", AG1),
+                                         ("consultation_slip", "sent", AG1),
+                                         ("consultation_slip", "answered", TECH1),
+                                         ("consultation_slip", "replied", AG1)])
+        [reply] = [e for e in t["timeline"] if e["type"] == "agent.replied"]
+        # the projection keeps the size of a reply, not its text
+        self.assertEqual(reply["payload"]["body_bytes"],
+                         len("Good news: your warranty covers repairs in every EU country."))
+        self.assertTrue(reply["payload"]["public"])
+        self.assertEqual(reply["payload"]["actor"]["agent_id"], AG1)
+        self.assert_valid_events(tid)
+
+    def test_complaint_slip_overdue_then_answered_late(self):
+        tid = self.new_ticket("CO", "the courier was rude and threw the parcel", "complaint")
+        self.take(AG2, tid)
+        st, b = self.act(AG2, tid, "slips", {"kind": "complaint", "department": FIN,
+                                             "question": "compensation for the damage?",
+                                             "due_at": iso(time.time() - 5)})
+        self.assertEqual((st, b["error"]["field"]), (400, "due_at"))
+        sid = self.act(AG2, tid, "slips", {"kind": "complaint", "department": FIN,
+                                           "question": "compensation for the damage?",
+                                           "due_at": iso(int(time.time()) + 2)})[1]["slip_id"]
+        self.assertFalse(self.collaboration(AG2, tid)["slips"][0]["overdue"])
+        time.sleep(3.5)
+        s = self.collaboration(FIN1, tid)["slips"][0]
+        self.assertEqual((s["id"], s["state"], s["overdue"]), (sid, "open", True))
+        self.assertGreaterEqual(s["overdue_s"], 1)
+        self.ok(FIN1, tid, "slips/%s/answer" % sid, {"answer": "a 50 voucher"})
+        s = self.collaboration(AG2, tid)["slips"][0]
+        self.assertEqual((s["state"], s["overdue"], s["late"]), ("answered", False, True))
+        self.assertNotIn("overdue_s", s)
+        t = self.wait_ticket(tid, lambda t: len(self.kinds(t)) >= 2)
+        [answer] = [e["payload"]["slip"] for e in t["timeline"]
+                    if e["type"] == "ticket.note_added" and
+                    e["payload"].get("slip", {}).get("stage") == "answered"]
+        self.assertTrue(answer["late"])
+        self.assertGreaterEqual(answer["late_s"], 1)
+        # the default due time of a complaint slip comes from the configuration
+        short = h.Ingest(SB_COMPLAINT_DUE_S=600)
+        try:
+            sent = time.time()
+            st, b = self.act(AG2, tid, "slips", {"kind": "complaint", "department": FIN,
+                                                 "question": "and the courier?"}, ingest=short)
+            self.assertEqual(st, 202, b)
+            s = self.collaboration(AG2, tid, ingest=short)["slips"][1]
+        finally:
+            short.stop()
+        self.assertAlmostEqual(ts(s["due_at"]) - sent, 600, delta=30)
+        self.assert_valid_events(tid)
+
+    # --- customer follow-ups -------------------------------------------------------
+
+    def test_customer_reply_resumes_a_pending_ticket(self):
+        tid = self.new_ticket("PC", "my parcel shows delivered but it is not here", "pending")
+        self.take(AG1, tid)
+        self.ok(AG1, tid, "status", {"status": "in_progress"})
+        self.ok(AG1, tid, "status", {"status": "pending_customer",
+                                     "reason": "asked for a photo of the mailbox"})
+        self.wait_ticket(tid, lambda t: t["status"] == "pending_customer")
+        # a watcher of the shared stack, if one runs, pauses the clocks meanwhile
+        time.sleep(1.0)
+        b = self.contact("PC", "here is the photo, nothing in the mailbox", "pending-2")
+        self.assertEqual(b["ticket_id"], tid)
+        # the move is produced before the contact: the projection may show it first
+        t = self.wait_ticket(tid, lambda t: t["status"] == "in_progress" and t["contacts"] == 2)
+        [moved] = [e for e in t["timeline"] if e["type"] == "ticket.status_changed"
+                   and e["payload"]["actor"]["role"] == "customer"]
+        self.assertEqual((moved["payload"]["from"], moved["payload"]["status"],
+                          moved["payload"]["contact_id"], moved["payload"]["actor"]["agent_id"]),
+                         ("pending_customer", "in_progress", b["contact_id"], ""))
+        # the agent carries on from in_progress: the record moved too
+        self.ok(AG1, tid, "status", {"status": "resolved"})
+        # a contact on a ticket being worked on moves nothing
+        tid2 = self.new_ticket("PW", "wrong size delivered", "working")
+        self.take(AG1, tid2)
+        self.ok(AG1, tid2, "status", {"status": "in_progress"})
+        self.assertEqual(self.contact("PW", "any news?", "working-2")["ticket_id"], tid2)
+        t2 = self.wait_ticket(tid2, lambda t: t["contacts"] == 2)
+        self.assertEqual(t2["status"], "in_progress")
+        self.assertEqual([e for e in t2["timeline"] if e["type"] == "ticket.status_changed"
+                          and e["payload"]["actor"]["role"] == "customer"], [])
+        paused = [e for e in t["timeline"] if e["type"] == "sla.paused"
+                  and e["payload"].get("state") == "paused"]
+        if paused:
+            t = self.wait_ticket(tid, lambda t: any(
+                e["type"] == "sla.paused" and e["payload"].get("state") == "resumed"
+                for e in t["timeline"]))
+            [r] = [e for e in t["timeline"] if e["type"] == "sla.paused"
+                   and e["payload"].get("state") == "resumed"][:1]
+            self.assertEqual(r["payload"]["reason"], "customer_replied")
+            self.assertGreaterEqual(ts(r["occurred_at"]), ts(moved["occurred_at"]) - 0.001)
+        self.assert_valid_events(tid)
+
+    def test_followup_reopens_a_resolved_ticket_within_the_window(self):
+        tid = self.new_ticket("FR", "the replacement charger does not work either", "followup")
+        self.take(AG2, tid)
+        self.ok(AG2, tid, "status", {"status": "resolved"})
+        self.wait_ticket(tid, lambda t: t["status"] == "resolved")
+        b = self.contact("FR", "still broken after the replacement", "followup-2")
+        self.assertEqual(b["ticket_id"], tid)
+        t = self.wait_ticket(tid, lambda t: t["status"] == "reopened")
+        self.assertEqual(t["reopened_count"], 1)
+        [moved] = [e["payload"] for e in t["timeline"] if e["type"] == "ticket.status_changed"
+                   and e["payload"]["actor"]["role"] == "customer"]
+        self.assertEqual((moved["from"], moved["status"], moved["contact_id"]),
+                         ("resolved", "reopened", b["contact_id"]))
+        self.ok(AG2, tid, "status", {"status": "in_progress"})
+        self.ok(AG2, tid, "status", {"status": "resolved"})
+        self.wait_ticket(tid, lambda t: t["status"] == "resolved")
+        # past the window the follow-up starts a new ticket; the old one stays resolved
+        strict = h.Ingest(SB_REOPEN_WINDOW_S=0)
+        try:
+            time.sleep(1.2)
+            late = self.contact("FR", "and now the cable is broken", "followup-3",
+                                ingest=strict)
+        finally:
+            strict.stop()
+        self.assertNotEqual(late["ticket_id"], tid)
+        new = self.wait_ticket(late["ticket_id"], lambda t: True)
+        self.assertEqual(new["customer_no"], "FR-%s" % RUN)
+        # the customer's next contact joins the new ticket
+        self.assertEqual(self.contact("FR", "photo attached", "followup-4")["ticket_id"],
+                         late["ticket_id"])
+        t = self.wait_ticket(tid, lambda t: t["status"] == "resolved")
+        self.assertEqual((t["reopened_count"], t["contacts"]), (1, 2))
         self.assert_valid_events(tid)
 
 
