@@ -10,7 +10,9 @@ timers follow the wall clock again once the backlog is read (a deadline coming d
 fires on time, even while other partitions keep the consumer busy); killed after a reply
 was applied and its events produced but before the snapshot was written, the restarted
 watcher applies the reply from the backlog before judging the deadline that passed while
-it was down (no breach)."""
+it was down (no breach); once routing makes the team of a ticket known (its agent through
+the roster, its queue), the clocks take the team's target, the escalations name the
+team's lead and supervisor, and the team outlives a restart."""
 import json
 import os
 import signal
@@ -510,6 +512,140 @@ class SlawatchRecoveryTest(Base):
         self.assertNoDuplicateSteps(evs)
         for e in evs:
             self.assertValid(e)
+
+
+class SlawatchTeamTest(Base):
+    """Clocks started at triage know no team; the team routing makes known (the agent of
+    ticket.assigned through the roster, the team part of a queue) re-targets them with
+    the team's policy row, keeping the time counted; the escalations name the team's lead
+    and supervisor; the team is kept with the snapshot, so a reopen after a restart still
+    gets the team's target."""
+
+    def setUp(self):
+        self.run_id = RUN + "m"
+        r = self.run_id
+        self.team = "tm-%s" % r
+        self.lead, self.sup, self.agent = "a-%s-lead" % r, "a-%s-sup" % r, "a-%s-1" % r
+        # Inactive: the roster knows them, no router offers them work.
+        harness.psql(
+            "INSERT INTO teams (id, name) VALUES ('{t}', '{t}'); "
+            "INSERT INTO agents (id, name, team_id, role, active) VALUES "
+            "('{l}', 'lead', '{t}', 'lead', false), ('{s}', 'sup', '{t}', 'supervisor', false), "
+            "('{a}', 'agent', '{t}', 'agent', false); "
+            "UPDATE teams SET lead_agent_id = '{l}', supervisor_agent_id = '{s}' "
+            "WHERE id = '{t}'".format(t=self.team, l=self.lead, s=self.sup, a=self.agent))
+        tmp = tempfile.mkdtemp(prefix="sb-slawatch-test-")
+        self.policies = os.path.join(tmp, "policies.json")
+        # P3: 60 s to first response for anyone, 8 s in this team.
+        rows = [dict(r_) for r_ in POLICIES]
+        rows.append({"kind": "band", "band": "P3", "team_id": self.team,
+                     "first_response_s": 8, "resolution_s": 40, "warn_fractions": [0.5, 0.75]})
+        with open(self.policies, "w", encoding="utf-8") as f:
+            json.dump(rows, f)
+
+    def tearDown(self):
+        harness.psql("UPDATE teams SET lead_agent_id = NULL, supervisor_agent_id = NULL WHERE "
+                     "id = '{t}'; DELETE FROM agents WHERE team_id = '{t}'; DELETE FROM teams "
+                     "WHERE id = '{t}'".format(t=self.team))
+
+    def start(self):
+        return harness.StageService("sb-slawatch", self.run_id,
+                                    SB_SLAWATCH_POLICIES_FILE=self.policies, **ENV)
+
+    @staticmethod
+    def mine(evs):
+        """Events of this watcher: another watcher on a shared stack gives other targets."""
+        return [e for e in evs if e["type"] != "sla.started" or
+                e["payload"].get("target_s") in (8, 40, 60, 120)]
+
+    def test_team_target_breach_names_lead_and_supervisor(self):
+        t, q, ctl = ("T-slw-%s-%s" % (self.run_id, x) for x in ("asg", "que", "ctl"))
+        svc = self.start()
+        try:
+            t0 = int(time.time()) + 0.5  # exact in binary: t0 + 1.0 is 1000 ms later
+            produce("sb.tickets.v1", [triaged(x, band="P3", t=t0) for x in (t, q, ctl)])
+            wait_for(lambda v: len(of(v, ctl, "sla.started")) >= 1, [t, q, ctl], 30 * SLOW)
+            # One second in: assigned to an agent of the team (the queue names no team),
+            # the other queued in the team's queue.
+            produce("sb.routing.v1", [
+                envelope("ticket.assigned", t, {"agent_id": self.agent,
+                                                "queue": "any/order_payment", "wait_ms": 900},
+                         t0 + 1.0),
+                envelope("ticket.queued", q, {"queue": self.team + "/order_payment",
+                                              "band": "P3", "position": 1, "eta_seconds": None,
+                                              "required_skills": ["order_payment"]},
+                         t0 + 1.0)])
+
+            def done(v):
+                return all(len(of(self.mine(v), x, "sla.escalated", level="supervisor")) >= 1
+                           for x in (t, q))
+
+            evs = wait_for(done, [t, q, ctl], 60 * SLOW)
+            self.assertTrue(done(evs), svc.logs()[-3000:])
+            time.sleep(1.0)
+            evs = self.mine(sla_events([t, q, ctl]))
+        finally:
+            self.assertEqual(svc.stop(), 0)
+        origin = int(t0 * 1000)
+        for x in (t, q):
+            fr = unique(of(evs, x, "sla.started"))
+            self.assertEqual([e["payload"]["target_s"] for e in fr], [60, 8], fr)
+            self.assertEqual(parse_ms(fr[0]["payload"]["target_at"]) - origin, 60000)
+            # Re-targeted at the assignment, counted from the first contact: due at 8 s.
+            self.assertEqual(parse_ms(fr[1]["payload"]["target_at"]) - origin, 8000)
+            self.assertEqual(parse_ms(fr[1]["occurred_at"]) - origin, 1000)
+            self.assertTrue(fr[1]["payload"]["policy"].startswith("sla_policies/"))
+            breach = unique(of(evs, x, "sla.breached"))
+            self.assertEqual(len(breach), 1)
+            self.assertEqual(parse_ms(breach[0]["payload"]["target_at"]) - origin, 8000)
+            fired = parse_ms(breach[0]["occurred_at"])
+            self.assertGreaterEqual(fired, origin + 8000)
+            self.assertLess(fired - origin - 8000, 2500 * SLOW)
+            esc = unique(of(evs, x, "sla.escalated"))
+            self.assertEqual([(e["payload"]["level"], e["payload"].get("to_agent_id"))
+                              for e in esc], [("lead", self.lead), ("supervisor", self.sup)])
+        # The resolution clock too (40 s in the team instead of 120 s).
+        self.assertEqual(unique(of(evs, t, "sla.started", kind="resolution"))[-1]["payload"]
+                         ["target_s"], 40)
+        # The control ticket has no team: its 60 s target is still running.
+        self.assertEqual(of(evs, ctl, "sla.breached"), [])
+        self.assertEqual(of(evs, ctl, "sla.started")[0]["payload"]["target_s"], 60)
+        for e in evs:
+            self.assertValid(e)
+        self.assertNoDuplicateSteps(evs)
+
+    def test_team_kept_across_restart(self):
+        t = "T-slw-%s-rst" % self.run_id
+        group = "sb-slawatch-test-" + self.run_id
+        svc = self.start()
+        try:
+            produce("sb.tickets.v1", [triaged(t, band="P3")])
+            wait_for(lambda v: len(of(v, t, "sla.started")) >= 1, [t], 30 * SLOW)
+            produce("sb.routing.v1", [envelope("ticket.assigned", t, {
+                "agent_id": self.agent, "queue": "any/order_payment", "wait_ms": 10})])
+            wait_for(lambda v: len(of(self.mine(v), t, "sla.started")) >= 2, [t], 30 * SLOW)
+            produce("sb.activity.v1", [replied(t), status(t, "resolved")])
+            deadline = time.time() + 30 * SLOW
+            while clock_state(group, t) != 3:
+                self.assertLess(time.time(), deadline, "reply not snapshotted: " +
+                                svc.logs()[-2000:])
+                time.sleep(0.2)
+        finally:
+            self.assertEqual(svc.stop(), 0)
+        self.assertEqual(harness.psql("SELECT team_id FROM sla_ticket_facts WHERE "
+                                      "consumer_group = '%s' AND ticket_id = '%s'" % (group, t)),
+                         self.team)
+        svc = self.start()
+        try:
+            produce("sb.activity.v1", [status(t, "reopened")])
+            evs = wait_for(lambda v: len([e for e in of(self.mine(v), t, "sla.started")
+                                          if e["payload"].get("restart")]) >= 1, [t], 30 * SLOW)
+            logs = svc.logs()
+        finally:
+            self.assertEqual(svc.stop(), 0)
+        restarted = [e for e in of(self.mine(evs), t, "sla.started") if e["payload"].get("restart")]
+        self.assertEqual(len(restarted), 1, logs[-2000:])
+        self.assertEqual(restarted[0]["payload"]["target_s"], 8, restarted)
 
 
 if __name__ == "__main__":
