@@ -1219,6 +1219,11 @@ int sb_route_queue_get(const struct sb_router *r, size_t i, struct sb_route_queu
     return 0;
 }
 
+uint32_t sb_route_queue_available(const struct sb_router *r, size_t i)
+{
+    return i < r->nqueues ? r->queues[i].available : 0;
+}
+
 uint64_t sb_route_waiting(const struct sb_router *r)
 {
     return r->waiting;

@@ -247,6 +247,9 @@ int sb_route_agent_get(const struct sb_router *r, const char *agent_id,
 /* Queues are created on demand, one per distinct (channel, team, level, skills). */
 size_t sb_route_queue_count(const struct sb_router *r);
 int sb_route_queue_get(const struct sb_router *r, size_t i, struct sb_route_queue_info *out);
+/* Agents of queue i available now (0 when no such queue); constant time, unlike
+ * sb_route_queue_get, which finds the oldest arrival. */
+uint32_t sb_route_queue_available(const struct sb_router *r, size_t i);
 
 /* Tickets currently waiting (queued or for their preferred agent). */
 uint64_t sb_route_waiting(const struct sb_router *r);

@@ -17,6 +17,16 @@
 static const struct sb_config_def router_defs[] = {
     {"admin.port", "SB_ADMIN_PORT", SB_CFG_INT, "9103", 0, 65535, 0,
      "port of /healthz /readyz /metrics"},
+    {"topics.tickets", "SB_TOPICS_TICKETS", SB_CFG_STRING, SB_TOPIC_TICKETS, 0, -1, 0,
+     "topic of ticket.triaged, ticket.rescored and ticket.merged"},
+    {"topics.presence", "SB_TOPICS_PRESENCE", SB_CFG_STRING, SB_TOPIC_PRESENCE, 0, -1, 0,
+     "topic of agent.presence"},
+    {"topics.activity", "SB_TOPICS_ACTIVITY", SB_CFG_STRING, SB_TOPIC_ACTIVITY, 0, -1, 0,
+     "topic of the agents' actions on tickets"},
+    {"topics.sla", "SB_TOPICS_SLA", SB_CFG_STRING, SB_TOPIC_SLA, 0, -1, 0,
+     "topic of the SLA watcher's escalations"},
+    {"topics.routing", "SB_TOPICS_ROUTING", SB_CFG_STRING, SB_TOPIC_ROUTING, 0, -1, 0,
+     "topic the routing events are produced to"},
     {"kafka.group", "SB_KAFKA_GROUP", SB_CFG_STRING, "sb-router", 0, -1, 0,
      "consumer group: instances of one group share the partitions"},
     {"kafka.produce_timeout_ms", "SB_KAFKA_PRODUCE_TIMEOUT_MS", SB_CFG_INT, "10000", 100, 600000, 0,
@@ -64,8 +74,6 @@ static const struct sb_config_def router_defs[] = {
 
 static int run(struct sb_config *cfg)
 {
-    static const char *const topics[] = {SB_TOPIC_TICKETS, SB_TOPIC_PRESENCE, SB_TOPIC_ACTIVITY,
-                                         SB_TOPIC_SLA};
     /* Co-partitioning: partition p of every ticket-keyed topic comes to one instance. */
     static const char *const extra_keys[] = {"partition.assignment.strategy"};
     static const char *const extra_values[] = {"range"};
@@ -81,6 +89,7 @@ static int run(struct sb_config *cfg)
         fprintf(stderr, "%s: %s\n", SB_ROUTER_PROGRAM, err);
         goto out;
     }
+    const char *topics[] = {r.t_tickets, r.t_presence, r.t_activity, r.t_sla};
     sb_service_kafka_opts(cfg, SB_ROUTER_PROGRAM, &kopts);
     r.producer = sb_producer_new(&kopts, err, sizeof(err));
     if (r.producer == NULL) {

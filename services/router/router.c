@@ -364,9 +364,8 @@ int router_flush(void *ctx)
     }
     if (r->nout > 0) {
         for (size_t i = 0; i < r->nout; i++) {
-            rc =
-                sb_producer_send(r->producer, SB_TOPIC_ROUTING, r->out[i].key,
-                                 strlen(r->out[i].key), r->out[i].value, r->out[i].len, NULL, NULL);
+            rc = sb_producer_send(r->producer, r->t_routing, r->out[i].key, strlen(r->out[i].key),
+                                  r->out[i].value, r->out[i].len, NULL, NULL);
             if (rc != 0) {
                 sb_producer_wait_all(r->producer, r->produce_timeout_ms);
                 return rc;
@@ -1012,7 +1011,7 @@ static void check_partitions(struct router *r)
 {
     int32_t parts[RT_MAX_PARTS];
     unsigned char now[RT_MAX_PARTS] = {0};
-    int n = sb_stage_partitions(r->stage, SB_TOPIC_TICKETS, parts, RT_MAX_PARTS);
+    int n = sb_stage_partitions(r->stage, r->t_tickets, parts, RT_MAX_PARTS);
 
     for (int i = 0; i < n; i++)
         if (parts[i] >= 0 && parts[i] < RT_MAX_PARTS)
@@ -1351,64 +1350,76 @@ static int check_live(struct router *r)
     return 0;
 }
 
+/* Reads the shared state (presence, capacities, skills, load) of the n agents named and
+ * applies it, in one pipelined round trip. Returns 0 or SB_E_IO. */
+static int agents_fetch(struct router *r, const char *const *ids, size_t n)
+{
+    int *argcs = sb_calloc(n * 2, sizeof(int));
+    const char ***argvs = sb_calloc(n * 2, sizeof(*argvs));
+    const char **store = sb_calloc(n * 16, sizeof(char *));
+    char **keys = sb_calloc(n * 2, sizeof(char *));
+    redisReply **rep = sb_calloc(n * 2, sizeof(*rep));
+    char key[160];
+    int rc;
+
+    for (size_t i = 0; i < n; i++) {
+        const char **a = store + i * 16, **b = store + i * 16 + 8;
+        sb_fmt(key, sizeof(key), "%sagent:%s", r->prefix, ids[i]);
+        keys[i * 2] = sb_strdup(key);
+        sb_fmt(key, sizeof(key), "%sload:%s", r->prefix, ids[i]);
+        keys[i * 2 + 1] = sb_strdup(key);
+        a[0] = "HMGET", a[1] = keys[i * 2], a[2] = "status", a[3] = "caps", a[4] = "skills",
+        a[5] = "rcaps", a[6] = "rskills", a[7] = "ms";
+        b[0] = "HGETALL", b[1] = keys[i * 2 + 1];
+        argvs[i * 2] = a, argcs[i * 2] = 8;
+        argvs[i * 2 + 1] = b, argcs[i * 2 + 1] = 2;
+    }
+    rc = sb_redis_pipeline(r->redis, n * 2, argcs, argvs, NULL, rep);
+    if (rc == 0) {
+        if (!r->redis_ok) {
+            r->redis_ok = 1;
+            sb_log_kv(SB_LOG_INFO, "redis answers again: routing resumes", NULL);
+        }
+        for (size_t i = 0; i < n; i++) {
+            struct rt_agent *a = agent_get(r, ids[i]);
+            if (a != NULL)
+                agent_apply(r, a, rep[i * 2], rep[i * 2 + 1]);
+        }
+    }
+    for (size_t i = 0; i < n * 2; i++) {
+        if (rep[i])
+            freeReplyObject(rep[i]);
+        free(keys[i]);
+    }
+    free(rep);
+    free(keys);
+    free(store);
+    free(argvs);
+    free(argcs);
+    return rc;
+}
+
 /* Reads every agent's shared state from Redis. Returns 0 or SB_E_IO. */
 static int agents_refresh(struct router *r)
 {
     redisReply *ids;
-    size_t n;
+    const char **names;
     int rc = 0;
 
     if (check_live(r) != 0)
         return SB_E_IO;
     ids = sb_redis_cmdf(r->redis, "SMEMBERS %sagents", r->prefix);
-
     if (ids == NULL || ids->type != REDIS_REPLY_ARRAY) {
         if (ids)
             freeReplyObject(ids);
         return SB_E_IO;
     }
-    n = ids->elements;
-    if (n > 0) {
-        int *argcs = sb_calloc(n * 2, sizeof(int));
-        const char ***argvs = sb_calloc(n * 2, sizeof(*argvs));
-        const char **store = sb_calloc(n * 16, sizeof(char *));
-        char **keys = sb_calloc(n * 2, sizeof(char *));
-        redisReply **rep = sb_calloc(n * 2, sizeof(*rep));
-        char key[160];
-        for (size_t i = 0; i < n; i++) {
-            const char **a = store + i * 16, **b = store + i * 16 + 8;
-            sb_fmt(key, sizeof(key), "%sagent:%s", r->prefix, ids->element[i]->str);
-            keys[i * 2] = sb_strdup(key);
-            sb_fmt(key, sizeof(key), "%sload:%s", r->prefix, ids->element[i]->str);
-            keys[i * 2 + 1] = sb_strdup(key);
-            a[0] = "HMGET", a[1] = keys[i * 2], a[2] = "status", a[3] = "caps", a[4] = "skills",
-            a[5] = "rcaps", a[6] = "rskills", a[7] = "ms";
-            b[0] = "HGETALL", b[1] = keys[i * 2 + 1];
-            argvs[i * 2] = a, argcs[i * 2] = 8;
-            argvs[i * 2 + 1] = b, argcs[i * 2 + 1] = 2;
-        }
-        rc = sb_redis_pipeline(r->redis, n * 2, argcs, argvs, NULL, rep);
-        if (rc == 0) {
-            if (!r->redis_ok) {
-                r->redis_ok = 1;
-                sb_log_kv(SB_LOG_INFO, "redis answers again: routing resumes", NULL);
-            }
-            for (size_t i = 0; i < n; i++) {
-                struct rt_agent *a = agent_get(r, ids->element[i]->str);
-                if (a != NULL)
-                    agent_apply(r, a, rep[i * 2], rep[i * 2 + 1]);
-            }
-        }
-        for (size_t i = 0; i < n * 2; i++) {
-            if (rep[i])
-                freeReplyObject(rep[i]);
-            free(keys[i]);
-        }
-        free(rep);
-        free(keys);
-        free(store);
-        free(argvs);
-        free(argcs);
+    if (ids->elements > 0) {
+        names = sb_calloc(ids->elements, sizeof(char *));
+        for (size_t i = 0; i < ids->elements; i++)
+            names[i] = ids->element[i]->str;
+        rc = agents_fetch(r, names, ids->elements);
+        free(names);
     } else if (!r->redis_ok) {
         r->redis_ok = 1;
     }
@@ -1496,7 +1507,6 @@ static enum sb_stage_result on_triaged(struct router *r, const struct sb_event *
     mark_dirty(r, t->id, t->part);
     if (t->state == RT_WAITING) {
         struct sb_route_ticket_info info;
-        struct sb_route_queue_info qi;
         char q[160], name[128];
         json_t *eta = json_null();
         uint64_t pos = 1;
@@ -1504,9 +1514,10 @@ static enum sb_stage_result on_triaged(struct router *r, const struct sb_event *
         if (sb_route_ticket_get(r->core, t->id, &info) == 0) {
             if (info.state == SB_ROUTE_T_QUEUED) {
                 pos = info.position + 1;
-                if (sb_route_queue_get(r->core, info.queue, &qi) == 0 && qi.available > 0) {
-                    double e = sb_erlang_eta((double)info.position, r->aht_s[t->channel],
-                                             (int)qi.available);
+                uint32_t available = sb_route_queue_available(r->core, info.queue);
+                if (available > 0) {
+                    double e =
+                        sb_erlang_eta((double)info.position, r->aht_s[t->channel], (int)available);
                     if (isfinite(e))
                         eta = json_integer((json_int_t)llround(e));
                 }
@@ -1765,7 +1776,12 @@ static enum sb_stage_result on_presence(struct router *r, const struct sb_event 
     if (rep == NULL)
         return SB_STAGE_RETRY;
     freeReplyObject(rep);
-    r->agents_next_ms = 0; /* apply now, here; the other instances within a refresh */
+    /* Applied here now (this agent only: a login storm of n agents must not cost n full
+     * refreshes); the other instances see it within their refresh. */
+    if (agents_fetch(r, &agent, 1) != 0) {
+        fail_closed(r);
+        return SB_STAGE_RETRY;
+    }
     return SB_STAGE_DONE;
 }
 
@@ -1774,13 +1790,15 @@ enum sb_stage_result router_handle(void *ctx, const struct sb_event *ev,
 {
     struct router *r = ctx;
     const char *topic = rd_kafka_topic_name(rkm->rkt);
-    int presence = strcmp(topic, SB_TOPIC_PRESENCE) == 0;
+    int presence = strcmp(topic, r->t_presence) == 0;
     enum sb_stage_result res = SB_STAGE_DONE;
 
     if (presence) {
         res = on_presence(r, ev, reason, reason_size);
-        if (res == SB_STAGE_DONE && r->agents_next_ms == 0)
-            router_periodic(r);
+        if (res == SB_STAGE_DONE && r->redis_ok) {
+            sb_route_tick(r->core, now_us());
+            process_decisions(r, sb_mono_us());
+        }
         return res == SB_STAGE_DONE && (r->nout || r->nwr) ? SB_STAGE_PENDING : res;
     }
     if (!ev->ticket_id[0] || strncmp(ev->ticket_id, r->ticket_prefix, strlen(r->ticket_prefix)))
@@ -1796,7 +1814,7 @@ enum sb_stage_result router_handle(void *ctx, const struct sb_event *ev,
         return SB_STAGE_RETRY;
     sb_route_tick(r->core, now_us());
     process_decisions(r, sb_mono_us());
-    if (strcmp(topic, SB_TOPIC_TICKETS) == 0) {
+    if (strcmp(topic, r->t_tickets) == 0) {
         struct rt_ticket *t = ticket_find(r, ev->ticket_id);
         if (strcmp(ev->type, "ticket.triaged") == 0)
             res = on_triaged(r, ev, rkm->partition, reason, reason_size);
@@ -1811,9 +1829,9 @@ enum sb_stage_result router_handle(void *ctx, const struct sb_event *ev,
             }
         } else if (strcmp(ev->type, "ticket.merged") == 0 && t != NULL)
             res = finish(r, t, ev->occurred_ms);
-    } else if (strcmp(topic, SB_TOPIC_ACTIVITY) == 0) {
+    } else if (strcmp(topic, r->t_activity) == 0) {
         res = on_activity(r, ev);
-    } else if (strcmp(topic, SB_TOPIC_SLA) == 0) {
+    } else if (strcmp(topic, r->t_sla) == 0) {
         res = on_sla(r, ev);
     }
     if (res == SB_STAGE_DONE && (r->nout || r->nwr))
@@ -2009,6 +2027,11 @@ int router_init(struct router *r, struct sb_config *cfg, char *err, size_t errsz
     r->eta_prefix = sb_config_str(cfg, "eta.prefix");
     r->ticket_prefix = sb_config_str(cfg, "ticket_prefix");
     r->agent_prefix = sb_config_str(cfg, "agent_prefix");
+    r->t_tickets = sb_config_str(cfg, "topics.tickets");
+    r->t_presence = sb_config_str(cfg, "topics.presence");
+    r->t_activity = sb_config_str(cfg, "topics.activity");
+    r->t_sla = sb_config_str(cfg, "topics.sla");
+    r->t_routing = sb_config_str(cfg, "topics.routing");
     r->task_capacity = (int)sb_config_int(cfg, "capacity.task");
     r->done_remember_s = (long long)sb_config_int(cfg, "tickets.done_remember_s");
     r->produce_timeout_ms = (int)sb_config_int(cfg, "kafka.produce_timeout_ms");

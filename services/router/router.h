@@ -90,6 +90,7 @@ struct router {
     struct sb_metrics *metrics;
     char producer_name[64];
     const char *prefix, *eta_prefix, *ticket_prefix, *agent_prefix;
+    const char *t_tickets, *t_presence, *t_activity, *t_sla, *t_routing; /* topic names */
     char instance[40];
     int script_reserve, script_release, script_accept, script_presence, script_restore;
     int64_t offer_timeout_ms[SB_ROUTE_CH_COUNT];

@@ -837,7 +837,9 @@ static void check_work_conserving(struct sb_router *r)
             fail_msg("queue %zu holds %llu tickets with %u free agents", i,
                      (unsigned long long)qi.waiting, qi.free);
         assert_true(qi.free <= qi.available && qi.available <= qi.members);
+        assert_int_equal(sb_route_queue_available(r, i), qi.available);
     }
+    assert_int_equal(sb_route_queue_available(r, sb_route_queue_count(r)), 0);
 }
 
 static void random_run(int policy, int with_requeues, uint64_t seed)
