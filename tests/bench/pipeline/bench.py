@@ -13,7 +13,9 @@ sb-ingest (payload.received_at) to the moment its ticket.assigned row is in Post
  2. latency at 50 % and 90 % of that rate for a fixed time: p50/p99;
  3. baseline: the same number of contact events through the same Kafka hops (produced
     with kcat, copied topic to topic twice by sb-passthrough, the hops of triage and
-    router) and the same PostgreSQL insert (sb-reporter) with no processing.
+    router) and the same PostgreSQL insert (sb-reporter) with no processing;
+ 4. scale-out: the capacity run again with two instances (one consumer group) of the
+    two stages that spent the most time flushing in run 1.
 Prints a table and writes JSON to argv[1]. Expects the local stack up and no other
 services running on it."""
 import json
@@ -54,17 +56,20 @@ def sbctl(*args):
                           text=True, check=True).stdout
 
 
-def start(program, **env):
-    """A service in a consumer group of this run, started at the end of the topics."""
+def start(program, instance=1, **env):
+    """A service in a consumer group of this run, started at the end of the topics; a
+    second instance joins the first one's group (they share the partitions)."""
     group = "bench-%s-%s" % (RUN, program)
-    sbctl("offsets", group, "--to", "end")
+    if instance == 1:
+        sbctl("offsets", group, "--to", "end")
     admin = free_port()
     e = dict(os.environ, SB_ADMIN_PORT=str(admin), SB_KAFKA_GROUP=group, SB_LOG_LEVEL="warn")
     e.update({k: str(v) for k, v in env.items()})
-    log = open(os.path.join(tempfile.gettempdir(), "bench-%s-%s.log" % (RUN, program)), "w")
+    name = program if instance == 1 else "%s#%d" % (program, instance)
+    log = open(os.path.join(tempfile.gettempdir(), "bench-%s-%s.log" % (RUN, name)), "w")
     p = subprocess.Popen([os.path.join(BIN, program)], env=e, stdout=log, stderr=log)
     procs.append(p)
-    admins[program] = admin
+    admins[name] = admin
     deadline = time.time() + 60
     while time.time() < deadline:
         if p.poll() is not None:
@@ -89,6 +94,17 @@ def stop_all():
         except subprocess.TimeoutExpired:
             p.kill()
     procs.clear()
+    admins.clear()
+
+
+def start_pipeline(port, rport, scaled=(), instances=1):
+    """The five services; the programs named in scaled run `instances` instances."""
+    start("sb-ingest", SB_HTTP_PORT=port, SB_RATELIMIT_RATE=1e9, SB_RATELIMIT_BURST=1e9)
+    for svc in ("sb-triage", "sb-router", "sb-slawatch"):
+        for i in range(1, (instances if svc in scaled else 1) + 1):
+            start(svc, i)
+    for i in range(1, (instances if "sb-reporter" in scaled else 1) + 1):
+        start("sb-reporter", i, SB_HTTP_PORT=rport if i == 1 else free_port())
 
 
 def loadgen(ingest, rate, count, duration, drain):
@@ -226,10 +242,7 @@ def main():
     port, rport = free_port(), free_port()
     ingest = "http://127.0.0.1:%d" % port
     try:
-        start("sb-ingest", SB_HTTP_PORT=port, SB_RATELIMIT_RATE=1e9, SB_RATELIMIT_BURST=1e9)
-        for svc in ("sb-triage", "sb-router", "sb-slawatch"):
-            start(svc)
-        start("sb-reporter", SB_HTTP_PORT=rport)
+        start_pipeline(port, rport)
         print("pipeline: five services up (run %s), %d agents" % (RUN, AGENTS))
 
         cap = loadgen(ingest, 100000, N, 600, 120)
@@ -261,6 +274,25 @@ def main():
         print("%-36s %12.1f %12d" % ("baseline (same hops, no processing)", base["per_second"],
                                      base["messages"]))
         print("%-36s %12s" % ("ratio pipeline / baseline", res["ratio"]))
+
+        # Scale-out: the two slowest stages (by their total flush time in the capacity
+        # run) with two instances each, in their groups, and the same capacity run again.
+        stages = res["stages_after_capacity_run"]
+        slow = sorted((p for p in stages if p != "sb-ingest"),
+                      key=lambda p: -(stages[p]["flush_ms_mean"] or 0) * stages[p]["flushes"])[:2]
+        start_pipeline(port, rport, scaled=slow, instances=2)
+        time.sleep(5)  # the groups settle their partitions between the two instances
+        cap2 = loadgen(ingest, 100000, N, 600, 120)
+        c3, a3, f3, l3, s50, s99 = run_figures(cap2["run"])
+        rate2 = a3 / (l3 - f3) if l3 > f3 else 0
+        res["scale_out"] = {"two_instances_of": slow, "contacts": c3, "assigned": a3,
+                            "per_second": round(rate2, 1), "p50_s": s50, "p99_s": s99,
+                            "speedup": round(rate2 / rate, 3) if rate else None,
+                            "stages": stage_figures()}
+        stop_all()
+        print("%-36s %12.1f %12d" % ("pipeline, 1 instance per stage", rate, a))
+        print("%-36s %12.1f %12d" % ("pipeline, 2 of " + " and ".join(slow), rate2, a3))
+        print("%-36s %12s" % ("speed-up", res["scale_out"]["speedup"]))
         with open(out_path, "w", encoding="utf-8") as f:
             json.dump(res, f, indent=2)
         print("results: " + out_path)
