@@ -1361,7 +1361,11 @@ int ingest_action(struct ingest *in, const struct sb_http_req *req, struct sb_ht
     int auth, status, is_get = strcmp(req->method, "GET") == 0;
 
     memset(&c, 0, sizeof(c));
-    if (strcmp(req->method, "POST") != 0 && !is_get) {
+    /* The only read: a ticket's collaboration records. */
+    if (is_get && (split_path(req->path, "/v1/tickets/", id, sizeof(id), &tail) != 0 ||
+                   strcmp(tail, "collaboration") != 0))
+        is_get = -1;
+    if ((strcmp(req->method, "POST") != 0 && !is_get) || is_get < 0) {
         ingest_error(in, resp, "agent", 405, "method_not_allowed", "use POST", NULL);
         return 0;
     }
@@ -1377,14 +1381,8 @@ int ingest_action(struct ingest *in, const struct sb_http_req *req, struct sb_ht
                      "Authorization");
         return 0;
     }
-    if (is_get) {
-        /* The only read: a ticket's collaboration records. */
-        if (split_path(req->path, "/v1/tickets/", id, sizeof(id), &tail) == 0 &&
-            strcmp(tail, "collaboration") == 0)
-            return collaboration(in, resp, id);
-        ingest_error(in, resp, "agent", 405, "method_not_allowed", "use POST", NULL);
-        return 0;
-    }
+    if (is_get)
+        return collaboration(in, resp, id);
     if (strncmp(req->path, "/v1/agents/", 11) == 0) {
         if (split_path(req->path, "/v1/agents/", id, sizeof(id), &tail) != 0 ||
             strcmp(tail, "presence") != 0) {

@@ -347,7 +347,8 @@ class OpenApi(unittest.TestCase):
                         self.assertIn("Retry-After", resp.get("headers", {}))
                 if path.startswith("/v1/tickets/{id}/") or path.startswith("/v1/agents/"):
                     self.assertEqual(op.get("security"), [{"bearer": []}])
-                    self.assertIn(op.get("x-event"), self.by_type)
+                    if method != "get":  # a read produces nothing
+                        self.assertIn(op.get("x-event"), self.by_type)
                     for s in ("401", "403", "404", "503"):
                         self.assertIn(s, op["responses"])
                 if path.startswith("/v1/channels/") and method == "post" or path == "/v1/contacts":

@@ -562,6 +562,11 @@ class LifecycleTest(unittest.TestCase):
                 {"body": "Good news: your warranty covers repairs in every EU country."})
         self.refused(AG1, tid, "slips/%s/reply" % sid, {"body": "twice"}, "slip_replied",
                      "claimed")
+        st, _, _ = h.request(self.ingest.url("/v1/tickets/%s/collaboration" % tid))
+        self.assertEqual(st, 401)
+        st, b, _ = h.request(self.ingest.url("/v1/tickets/T-no-such-%s/collaboration" % RUN),
+                             headers={"Authorization": "Bearer " + self.tok[AG1]})
+        self.assertEqual((st, b["error"]["code"]), (404, "not_found"))
         c = self.collaboration(TECH1, tid)
         s = c["slips"][0]
         self.assertEqual((s["id"], s["kind"], s["department"], s["state"], s["answer"],
@@ -616,7 +621,8 @@ class LifecycleTest(unittest.TestCase):
             self.assertEqual(st, 202, b)
             s = self.collaboration(AG2, tid, ingest=short)["slips"][1]
         finally:
-            short.stop()
+            rc = short.stop()
+        self.assertEqual(rc, 0)
         self.assertAlmostEqual(ts(s["due_at"]) - sent, 600, delta=30)
         self.assert_valid_events(tid)
 
@@ -686,7 +692,8 @@ class LifecycleTest(unittest.TestCase):
             late = self.contact("FR", "and now the cable is broken", "followup-3",
                                 ingest=strict)
         finally:
-            strict.stop()
+            rc = strict.stop()
+        self.assertEqual(rc, 0)
         self.assertNotEqual(late["ticket_id"], tid)
         new = self.wait_ticket(late["ticket_id"], lambda t: True)
         self.assertEqual(new["customer_no"], "FR-%s" % RUN)
