@@ -540,13 +540,17 @@ class SlawatchTeamTest(Base):
         rows = [dict(r_) for r_ in POLICIES]
         rows.append({"kind": "band", "band": "P3", "team_id": self.team,
                      "first_response_s": 8, "resolution_s": 40, "warn_fractions": [0.5, 0.75]})
+        # P4: 8 s of the team's business time.
+        rows.append({"kind": "band", "band": "P4", "team_id": self.team, "business_time": True,
+                     "first_response_s": 8, "resolution_s": 40, "warn_fractions": [0.5, 0.75]})
         with open(self.policies, "w", encoding="utf-8") as f:
             json.dump(rows, f)
 
     def tearDown(self):
         harness.psql("UPDATE teams SET lead_agent_id = NULL, supervisor_agent_id = NULL WHERE "
                      "id = '{t}'; DELETE FROM agents WHERE team_id = '{t}'; DELETE FROM teams "
-                     "WHERE id = '{t}'".format(t=self.team))
+                     "WHERE id = '{t}'; DELETE FROM calendars WHERE id = 'cal-{r}'"
+                     .format(t=self.team, r=self.run_id))
 
     def start(self):
         return harness.StageService("sb-slawatch", self.run_id,
@@ -556,7 +560,64 @@ class SlawatchTeamTest(Base):
     def mine(evs):
         """Events of this watcher: another watcher on a shared stack gives other targets."""
         return [e for e in evs if e["type"] != "sla.started" or
-                e["payload"].get("target_s") in (8, 40, 60, 120)]
+                e["payload"].get("target_s") in (8, 40, 60, 120, 240)]
+
+    def test_team_calendar_loaded_with_sbctl(self):
+        """sbctl load calendars gives the team a calendar, in a zone of the team's own; a
+        business-time target of the team counts on it once the team is known."""
+        cal = "cal-%s" % self.run_id
+        # Open from the minute three minutes ahead to midnight (UTC), that weekday only: the
+        # re-targeted clock waits for the opening, then counts its 7 s left.
+        opens = (int(time.time()) // 60 + 3) * 60
+        day = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[time.gmtime(opens).tm_wday]
+        hours = "%s %s-24:00" % (day, time.strftime("%H:%M", time.gmtime(opens)))
+        path = os.path.join(os.path.dirname(self.policies), "calendars.json")
+        with open(path, "w", encoding="utf-8") as f:
+            # Hours in Shanghai for the calendar; the team counts them in UTC.
+            json.dump([{"id": cal, "timezone": "Asia/Shanghai", "hours": hours,
+                        "holidays": ["2031-01-01"], "teams": [self.team + "@UTC"]}], f)
+        harness.sbctl("load", "calendars", path)
+        xmin = harness.psql("SELECT string_agg(xmin::text, ',') FROM (SELECT xmin FROM calendars "
+                            "WHERE id = '%s' UNION ALL SELECT xmin FROM calendar_hours WHERE "
+                            "calendar_id = '%s' UNION ALL SELECT xmin FROM teams WHERE id = "
+                            "'%s') x" % (cal, cal, self.team))
+        harness.sbctl("load", "calendars", path)  # again: nothing changes
+        self.assertEqual(harness.psql(
+            "SELECT string_agg(xmin::text, ',') FROM (SELECT xmin FROM calendars WHERE id = '%s' "
+            "UNION ALL SELECT xmin FROM calendar_hours WHERE calendar_id = '%s' UNION ALL SELECT "
+            "xmin FROM teams WHERE id = '%s') x" % (cal, cal, self.team)), xmin)
+        self.assertEqual(harness.psql("SELECT calendar_id || ' ' || timezone FROM teams WHERE "
+                                      "id = '%s'" % self.team), cal + " UTC")
+        bad = os.path.join(os.path.dirname(self.policies), "bad.json")
+        with open(bad, "w", encoding="utf-8") as f:
+            json.dump([{"id": cal, "timezone": "Asia/Shanghai", "hours": "mon 18:00-09:00"}], f)
+        out = subprocess.run([os.path.join(harness.BIN, "sbctl"), "load", "calendars", bad],
+                             capture_output=True, text=True, check=False)
+        self.assertEqual(out.returncode, 1)
+        self.assertIn('bad.json:1: field "hours"', out.stderr)
+
+        t = "T-slw-%s-cal" % self.run_id
+        svc = self.start()
+        try:
+            t0 = int(time.time()) + 0.5
+            produce("sb.tickets.v1", [triaged(t, band="P4", t=t0)])
+            wait_for(lambda v: len(of(v, t, "sla.started")) >= 1, [t], 30 * SLOW)
+            produce("sb.routing.v1", [envelope("ticket.assigned", t, {
+                "agent_id": self.agent, "queue": "any/order_payment", "wait_ms": 10}, t0 + 1.0)])
+            evs = wait_for(lambda v: len(of(self.mine(v), t, "sla.started")) >= 2, [t], 30 * SLOW)
+            logs = svc.logs()
+        finally:
+            self.assertEqual(svc.stop(), 0)
+        fr = unique(of(self.mine(evs), t, "sla.started"))
+        self.assertEqual(len(fr), 2, logs[-2000:])
+        self.assertEqual(fr[0]["payload"]["target_s"], 120)
+        p = fr[1]["payload"]
+        self.assertEqual((p["target_s"], p["business_time"], p.get("calendar")),
+                         (8, True, cal + "@UTC"))
+        # 1 s counted before the team was known; 7 s of business time from the opening.
+        self.assertEqual(parse_ms(p["target_at"]), opens * 1000 + 7000)
+        for e in evs:
+            self.assertValid(e)
 
     def test_team_target_breach_names_lead_and_supervisor(self):
         t, q, ctl = ("T-slw-%s-%s" % (self.run_id, x) for x in ("asg", "que", "ctl"))

@@ -1,4 +1,4 @@
-/* sbctl load agents|customers|policies FILE: reads FILE (.json: an array of objects;
+/* sbctl load agents|customers|policies|calendars FILE: reads FILE (.json: an array of objects;
  * .csv: a header row, then one row per line) into rows, checks every row, and writes
  * a file without errors in one transaction (see load.h). Also the field readers that
  * the kinds share. */
@@ -29,7 +29,7 @@ struct rows {
 static void usage(FILE *out)
 {
     fprintf(out,
-            "Usage: sbctl load agents|customers|policies FILE\n"
+            "Usage: sbctl load agents|customers|policies|calendars FILE\n"
             "       sbctl load customers FILE [--vip-spend AMOUNT] [--regular-spend AMOUNT]\n"
             "\n"
             "FILE is .json (an array of objects) or .csv (a header row; list cells are\n"
@@ -47,6 +47,8 @@ static void usage(FILE *out)
             "policies:  kind, band, channel, team, period_kind, first_response_s,\n"
             "           resolution_s, resolution_business_days, business_time,\n"
             "           warn_fractions (0.75;0.9), notify_at_start (lead|supervisor)\n"
+            "calendars: id, [name], timezone, hours (mon-fri 09:00-18:00;...), [holidays],\n"
+            "           [working_days] (YYYY-MM-DD;...), [teams] (team or team@Zone;...)\n"
             "\n"
             "The formats are described in docs/database.md.\n",
             DEFAULT_VIP_SPEND, DEFAULT_REGULAR_SPEND);
@@ -590,7 +592,8 @@ int load_valid_amount(const char *s)
 
 static int parse_args(struct load_ctx *c, const struct load_kind **kind, int argc, char **argv)
 {
-    static const struct load_kind *const kinds[] = {&load_agents, &load_customers, &load_policies};
+    static const struct load_kind *const kinds[] = {&load_agents, &load_customers, &load_policies,
+                                                    &load_calendars};
 
     *kind = NULL;
     for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
@@ -598,7 +601,8 @@ static int parse_args(struct load_ctx *c, const struct load_kind **kind, int arg
             *kind = kinds[i];
     }
     if (*kind == NULL) {
-        fprintf(stderr, "sbctl load: expected agents, customers or policies (see --help)\n");
+        fprintf(stderr,
+                "sbctl load: expected agents, customers, policies or calendars (see --help)\n");
         return SBCTL_EXIT_USAGE;
     }
     if (argc < 2) {

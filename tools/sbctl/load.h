@@ -1,5 +1,5 @@
 /* sbctl load: the row model and the field readers shared by the loaders of each kind
- * of reference data (load_agents.c, load_customers.c, load_policies.c).
+ * of reference data (load_agents.c, load_customers.c, load_policies.c, load_calendars.c).
  *
  * A file is read into rows (JSON objects; for CSV, the cells as strings under the
  * header's names, empty cells left out). Every row is validated first and every
@@ -48,6 +48,7 @@ struct load_kind {
 extern const struct load_kind load_agents;
 extern const struct load_kind load_customers;
 extern const struct load_kind load_policies;
+extern const struct load_kind load_calendars;
 
 /* Hook for the Redis caches filled from the customer tables (ingest's identity cache
  * "sb:ident:<kind>:<hash>" -> customer_no, and the customer records triage caches):
