@@ -103,7 +103,8 @@ size_t sb_sla_roster_agents(const struct sb_sla_roster *r)
 const struct sb_sla_team_row *sb_sla_roster_team(const struct sb_sla_roster *r, const char *id)
 {
     struct sb_sla_team_row key;
-    if (r == NULL || id == NULL || id[0] == '\0' || strlen(id) >= sizeof(key.id))
+    /* bsearch takes no NULL array, even an empty one (an empty roster has none). */
+    if (r == NULL || r->nteams == 0 || id == NULL || id[0] == '\0' || strlen(id) >= sizeof(key.id))
         return NULL;
     sb_strlcpy(key.id, id, sizeof(key.id));
     return bsearch(&key, r->teams, r->nteams, sizeof(*r->teams), cmp_team);
@@ -112,7 +113,7 @@ const struct sb_sla_team_row *sb_sla_roster_team(const struct sb_sla_roster *r, 
 static const struct sb_sla_agent_row *agent_row(const struct sb_sla_roster *r, const char *id)
 {
     struct sb_sla_agent_row key;
-    if (r == NULL || id == NULL || id[0] == '\0' || strlen(id) >= sizeof(key.id))
+    if (r == NULL || r->nagents == 0 || id == NULL || id[0] == '\0' || strlen(id) >= sizeof(key.id))
         return NULL;
     sb_strlcpy(key.id, id, sizeof(key.id));
     return bsearch(&key, r->agents, r->nagents, sizeof(*r->agents), cmp_agent);
