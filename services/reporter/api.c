@@ -16,6 +16,7 @@
 #include "sb/strbuf.h"
 #include "sb/util.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
@@ -40,17 +41,21 @@ struct worker {
     struct worker *next;
 };
 
-/* A center-wide answer (the day's summary, the live queues) shared by every reader for
- * api.cache_ms: dashboards poll the same views, and the summary reads the bi views over
- * the whole event log. One reader recomputes a stale answer while the others still get
- * the stale one. */
-#define CACHE_SLOTS 8
+/* Answers shared by every reader for api.cache_ms: the center-wide ones (the day's
+ * summary, the live queues) that every dashboard polls, and ticket searches, keyed by
+ * their parameters and the reader's scope. The key says how to compute the answer again,
+ * so a stale answer is refreshed by the refresher thread while readers still get it: no
+ * request waits for a recomputation once an answer exists. */
+#define CACHE_SLOTS 64
+#define CACHE_KEY_MAX 2048 /* holds every search key (parameters are bounded) */
+#define KEY_SEP '\x1f'     /* between the fields of a key; never in a validated parameter */
 struct cached {
-    char key[32];
+    char key[CACHE_KEY_MAX];
     char *body;
     size_t len;
     int64_t at_ms;
-    int busy;
+    int busy;    /* being computed (by a request or the refresher) */
+    int refresh; /* stale and read: the refresher recomputes it */
 };
 
 struct reporter_api {
@@ -70,6 +75,9 @@ struct reporter_api {
     pthread_cond_t cache_cond;
     struct cached cache[CACHE_SLOTS];
     unsigned cache_next;
+    pthread_cond_t refresh_cond; /* a slot wants a refresh, or stopping */
+    pthread_t refresher;
+    int refresher_started, stopping;
     char targets[512]; /* the summary's targets, a JSON object built from targets.* */
 };
 
@@ -367,31 +375,53 @@ static void unavailable(struct sb_http_resp *resp, const char *what)
     sb_http_resp_header(resp, "Retry-After", "2");
 }
 
+/* Runs a prepared statement on this thread's connection. Returns its result, or NULL
+ * with *e SB_E_IO (PostgreSQL unreachable or the connection dropped) or another code
+ * (the statement failed, logged here). */
+static PGresult *run(struct reporter_api *api, const char *name, int nparams,
+                     const char *const *params, int *e)
+{
+    struct sb_pg *pg = api_pg(api);
+    char err[512];
+    PGresult *res;
+
+    *e = 0;
+    if (pg == NULL) {
+        *e = SB_E_IO;
+        return NULL;
+    }
+    res = sb_pg_query_prepared(pg, name, nparams, params, e, err, sizeof(err));
+    if (res != NULL)
+        return res;
+    if (*e != SB_E_IO) {
+        sb_log_kv(SB_LOG_ERROR, "read API statement failed", "statement", name, "detail", err,
+                  NULL);
+        if (*e == 0)
+            *e = SB_E_FATAL;
+    }
+    return NULL;
+}
+
+/* The answer to a failed run(). */
+static void failed(struct sb_http_resp *resp, int e)
+{
+    if (e == SB_E_IO)
+        unavailable(resp, "PostgreSQL is unreachable or the connection was lost");
+    else
+        sb_http_resp_error(resp, 500, "internal", "the query failed", NULL);
+}
+
 /* Runs a prepared statement. Returns its result, or NULL after answering 503 (database
  * unreachable or the connection dropped) or 500 (the statement failed). */
 static PGresult *query(struct reporter_api *api, struct sb_http_resp *resp, const char *name,
                        int nparams, const char *const *params)
 {
-    struct sb_pg *pg = api_pg(api);
-    char err[512];
-    int e = 0;
-    PGresult *res;
+    int e;
+    PGresult *res = run(api, name, nparams, params, &e);
 
-    if (pg == NULL) {
-        unavailable(resp, "PostgreSQL is unreachable");
-        return NULL;
-    }
-    res = sb_pg_query_prepared(pg, name, nparams, params, &e, err, sizeof(err));
-    if (res != NULL)
-        return res;
-    if (e == SB_E_IO) {
-        unavailable(resp, "PostgreSQL connection lost");
-    } else {
-        sb_log_kv(SB_LOG_ERROR, "read API statement failed", "statement", name, "detail", err,
-                  NULL);
-        sb_http_resp_error(resp, 500, "internal", "the query failed", NULL);
-    }
-    return NULL;
+    if (res == NULL)
+        failed(resp, e);
+    return res;
 }
 
 /* Answers with the first column of a one-row JSON result. */
@@ -785,16 +815,327 @@ static int parse_cursor(const char *c, char *us, size_t ussz, const char **id)
     return 0;
 }
 
+/* The search's statement parameters, in the order of sql_search, as one cache key:
+ * "search" then each parameter after KEY_SEP, "-" for NULL and "=" before a value.
+ * Returns 0, or -1 when the key would not fit (then the answer is not cached). */
+static int search_key(const char *const params[13], char *key, size_t keysz)
+{
+    size_t len;
+
+    if (sb_fmt(key, keysz, "search") != 0)
+        return -1;
+    for (int i = 0; i < 13; i++) {
+        len = strlen(key);
+        if (sb_fmt(key + len, keysz - len, "%c%s%s", KEY_SEP, params[i] ? "=" : "-",
+                   params[i] ? params[i] : "") != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Runs the search whose parameters key holds (search_key) and writes its page. Returns
+ * 0 with *body (new, *len bytes), or the error of run(). */
+static int search_compute(struct reporter_api *api, const char *key, char **body, size_t *len)
+{
+    char buf[CACHE_KEY_MAX], *p, *field[13];
+    const char *params[13];
+    struct sb_strbuf out = {0};
+    long long n;
+    PGresult *res;
+    int rows, e, nf = 0;
+
+    sb_strlcpy(buf, key, sizeof(buf));
+    p = strchr(buf, KEY_SEP);
+    while (p != NULL && nf < 13) {
+        *p++ = '\0';
+        field[nf++] = p;
+        p = strchr(p, KEY_SEP);
+    }
+    assert(nf == 13);
+    for (int i = 0; i < 13; i++)
+        params[i] = field[i][0] == '=' ? field[i] + 1 : NULL;
+    n = strtoll(params[12], NULL, 10) - 1; /* the statement reads one more row */
+    res = run(api, "api_search", 13, params, &e);
+    if (res == NULL)
+        return e;
+    rows = PQntuples(res);
+    sb_strbuf_append(&out, "{\"items\":[", 10);
+    for (int i = 0; i < rows && i < n; i++) {
+        if (i > 0)
+            sb_strbuf_append(&out, ",", 1);
+        sb_strbuf_append(&out, PQgetvalue(res, i, 0), (size_t)PQgetlength(res, i, 0));
+    }
+    sb_strbuf_append(&out, "],\"next_cursor\":", 16);
+    if (rows > n) {
+        /* The cursor is digits, ':' and an id of printable ASCII without quotes or
+         * backslashes (valid_id holds for stored ids of the search's own pages). */
+        json_t *c = json_string(PQgetvalue(res, (int)n - 1, 1));
+        char *s = json_dumps(c, JSON_ENCODE_ANY);
+        sb_strbuf_append(&out, s, strlen(s));
+        free(s);
+        json_decref(c);
+    } else {
+        sb_strbuf_append(&out, "null", 4);
+    }
+    sb_strbuf_printf(&out, ",\"limit\":%lld}", n);
+    PQclear(res);
+    *body = out.p;
+    *len = out.len;
+    return 0;
+}
+
+typedef int (*compute_fn)(struct reporter_api *api, const char *key, char **body, size_t *len);
+
+/* The cached answer of key (copied into *out) when there is one: fresh (younger than
+ * api.cache_ms), or stale but not older than CACHE_STALE_MAX times that while the
+ * refresher recomputes it. Returns 1. Otherwise returns 0 with the slot reserved for the
+ * caller to fill (cache_put) or release (cache_put with NULL); readers of a key being
+ * computed with no answer yet wait for it. */
+#define CACHE_STALE_MAX 5
+static int cache_get(struct reporter_api *api, const char *key, char **out, size_t *len)
+{
+    struct cached *c = NULL;
+    int64_t age;
+
+    if (api->cache_ms <= 0 || key[0] == '\0')
+        return 0;
+    pthread_mutex_lock(&api->cache_lock);
+    for (;;) {
+        c = NULL;
+        for (int i = 0; i < CACHE_SLOTS && c == NULL; i++)
+            if (strcmp(api->cache[i].key, key) == 0)
+                c = &api->cache[i];
+        if (c == NULL || !c->busy || c->body != NULL)
+            break;
+        pthread_cond_wait(&api->cache_cond, &api->cache_lock);
+    }
+    age = c != NULL ? sb_mono_ms() - c->at_ms : 0;
+    if (c != NULL && c->body != NULL && (c->busy || age < api->cache_ms * CACHE_STALE_MAX)) {
+        if (!c->busy && age >= api->cache_ms && !c->refresh) {
+            c->refresh = 1;
+            pthread_cond_signal(&api->refresh_cond);
+        }
+        *out = sb_malloc(c->len + 1);
+        memcpy(*out, c->body, c->len + 1);
+        *len = c->len;
+        pthread_mutex_unlock(&api->cache_lock);
+        sb_metric_inc(api->m_cache[0]);
+        return 1;
+    }
+    if (c == NULL) {
+        for (int i = 0; i < CACHE_SLOTS && c == NULL; i++)
+            if (api->cache[i].key[0] == '\0')
+                c = &api->cache[i];
+        /* All taken: reuse the slots in turn, never one being computed. */
+        for (int i = 0; i < CACHE_SLOTS && c == NULL; i++) {
+            struct cached *o = &api->cache[api->cache_next++ % CACHE_SLOTS];
+            if (!o->busy)
+                c = o;
+        }
+        if (c != NULL) {
+            free(c->body);
+            c->body = NULL;
+            c->len = 0;
+            c->refresh = 0;
+            sb_strlcpy(c->key, key, sizeof(c->key));
+        }
+    }
+    if (c != NULL)
+        c->busy = 1;
+    pthread_mutex_unlock(&api->cache_lock);
+    sb_metric_inc(api->m_cache[1]);
+    return 0;
+}
+
+/* Ends what cache_get (or the refresher) reserved: stores body (len bytes) as key's
+ * answer, or keeps the old one when body is NULL (the query failed), and wakes the
+ * waiting readers. */
+static void cache_put(struct reporter_api *api, const char *key, const char *body, size_t len)
+{
+    if (api->cache_ms <= 0 || key[0] == '\0')
+        return;
+    pthread_mutex_lock(&api->cache_lock);
+    for (int i = 0; i < CACHE_SLOTS; i++) {
+        struct cached *c = &api->cache[i];
+        if (strcmp(c->key, key) != 0 || !c->busy)
+            continue;
+        c->busy = 0;
+        c->refresh = 0;
+        if (body != NULL) {
+            free(c->body);
+            c->body = sb_malloc(len + 1);
+            memcpy(c->body, body, len);
+            c->body[len] = '\0';
+            c->len = len;
+            c->at_ms = sb_mono_ms();
+        }
+    }
+    pthread_cond_broadcast(&api->cache_cond);
+    pthread_mutex_unlock(&api->cache_lock);
+}
+
+/* Answers with key's shared answer, computing it with fn when there is none (key "":
+ * never shared). */
+static void cached(struct reporter_api *api, const char *key, compute_fn fn,
+                   struct sb_http_resp *resp)
+{
+    char *body = NULL;
+    size_t len = 0;
+    int e;
+
+    if (!cache_get(api, key, &body, &len)) {
+        e = fn(api, key, &body, &len);
+        cache_put(api, key, e == 0 ? body : NULL, len);
+        if (e != 0) {
+            failed(resp, e);
+            return;
+        }
+    }
+    sb_http_resp_text(resp, 200, "application/json", body, len);
+    free(body);
+}
+
+/* Adds the router's estimate of each channel (sb:eta:<channel>) to the queue view when
+ * Redis has it; the view stands without it. Takes ownership of body. */
+static json_t *add_estimates(struct reporter_api *api, json_t *body)
+{
+    json_t *channels = json_object_get(body, "channels"), *ch;
+    struct sb_redis *r;
+    size_t i;
+
+    if (json_array_size(channels) == 0)
+        return body;
+    r = api_redis(api);
+    json_array_foreach(channels, i, ch)
+    {
+        const char *name = json_string_value(json_object_get(ch, "channel"));
+        redisReply *rep;
+        json_t *eta = json_null();
+
+        if (r != NULL && name != NULL && name[0] != '\0') {
+            rep = sb_redis_cmdf(r, "HMGET sb:eta:%s position eta_seconds updated_ms", name);
+            if (rep != NULL && rep->type == REDIS_REPLY_ARRAY && rep->elements == 3 &&
+                rep->element[0]->type == REDIS_REPLY_STRING &&
+                rep->element[1]->type == REDIS_REPLY_STRING &&
+                rep->element[2]->type == REDIS_REPLY_STRING) {
+                int64_t pos, secs, at;
+                if (sb_parse_int64(rep->element[0]->str, &pos) == 0 &&
+                    sb_parse_int64(rep->element[1]->str, &secs) == 0 &&
+                    sb_parse_int64(rep->element[2]->str, &at) == 0) {
+                    json_decref(eta);
+                    eta = json_pack("{s:I,s:I,s:f}", "position", (json_int_t)pos, "eta_seconds",
+                                    (json_int_t)secs, "age_s", (double)(sb_now_ms() - at) / 1000.0);
+                }
+            }
+            if (rep != NULL)
+                freeReplyObject(rep);
+        }
+        json_object_set_new(ch, "router_estimate", eta);
+    }
+    return body;
+}
+
+/* The live queues (key "queues") with the router's estimates. */
+static int queues_compute(struct reporter_api *api, const char *key, char **body, size_t *len)
+{
+    PGresult *res;
+    json_t *view;
+    json_error_t jerr;
+    int e;
+
+    (void)key;
+    res = run(api, "api_queues", 0, NULL, &e);
+    if (res == NULL)
+        return e;
+    view = json_loadb(PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), 0, &jerr);
+    PQclear(res);
+    if (view == NULL) {
+        sb_log_kv(SB_LOG_ERROR, "cannot read the queue view", "detail", jerr.text, NULL);
+        return SB_E_PARSE;
+    }
+    *body = json_dumps(add_estimates(api, view), JSON_COMPACT);
+    json_decref(view);
+    if (*body == NULL)
+        return SB_E_FATAL;
+    *len = strlen(*body);
+    return 0;
+}
+
+static void queues(struct reporter_api *api, struct sb_http_resp *resp)
+{
+    cached(api, "queues", queues_compute, resp);
+}
+
+/* The day's summary (key "summary" KEY_SEP date). */
+static int summary_compute(struct reporter_api *api, const char *key, char **body, size_t *len)
+{
+    const char *params[2] = {strchr(key, KEY_SEP) + 1, api->targets};
+    PGresult *res;
+    int e;
+
+    res = run(api, "api_summary", 2, params, &e);
+    if (res == NULL)
+        return e;
+    *len = (size_t)PQgetlength(res, 0, 0);
+    *body = sb_malloc(*len + 1);
+    memcpy(*body, PQgetvalue(res, 0, 0), *len + 1);
+    PQclear(res);
+    return 0;
+}
+
+/* What computes the answer of key (the refresher's side of the keys above). */
+static compute_fn compute_of(const char *key)
+{
+    if (strncmp(key, "search", 6) == 0)
+        return search_compute;
+    if (strncmp(key, "summary", 7) == 0)
+        return summary_compute;
+    return queues_compute;
+}
+
+/* The refresher thread: recomputes the stale answers readers asked for, on its own
+ * connection, while they are still served the previous one. */
+static void *refresher(void *arg)
+{
+    struct reporter_api *api = arg;
+    char key[CACHE_KEY_MAX];
+
+    pthread_mutex_lock(&api->cache_lock);
+    while (!api->stopping) {
+        struct cached *c = NULL;
+        char *body = NULL;
+        size_t len = 0;
+        int e;
+
+        for (int i = 0; i < CACHE_SLOTS && c == NULL; i++)
+            if (api->cache[i].refresh && !api->cache[i].busy)
+                c = &api->cache[i];
+        if (c == NULL) {
+            pthread_cond_wait(&api->refresh_cond, &api->cache_lock);
+            continue;
+        }
+        c->busy = 1;
+        sb_strlcpy(key, c->key, sizeof(key));
+        pthread_mutex_unlock(&api->cache_lock);
+        e = compute_of(key)(api, key, &body, &len);
+        cache_put(api, key, e == 0 ? body : NULL, len);
+        free(body);
+        if (e == SB_E_IO)
+            sb_sleep_ms(100); /* PostgreSQL away: readers keep the stale answer meanwhile */
+        pthread_mutex_lock(&api->cache_lock);
+    }
+    pthread_mutex_unlock(&api->cache_lock);
+    return NULL;
+}
+
 static void search(struct reporter_api *api, const struct principal *who,
                    const struct sb_http_req *req, struct sb_http_resp *resp)
 {
     char status[LIST_MAX * 34 + 4], band[LIST_MAX * 3 + 4], from[40], to[40], limit[24],
         cursor_us[24];
     const char *params[13] = {0}, *v, *queue, *agent, *channel, *cursor_id = NULL;
-    struct sb_strbuf out = {0};
+    char key[CACHE_KEY_MAX];
     int64_t n;
-    PGresult *res;
-    int rows;
 
     v = sb_http_req_query(req, "status");
     if (v != NULL && v[0] != '\0') {
@@ -851,193 +1192,11 @@ static void search(struct reporter_api *api, const struct principal *who,
     params[11] = who->team;
     sb_fmt(limit, sizeof(limit), "%lld", (long long)n + 1); /* one more: is there a next page? */
     params[12] = limit;
-    res = query(api, resp, "api_search", 13, params);
-    if (res == NULL)
-        return;
-    rows = PQntuples(res);
-    sb_strbuf_append(&out, "{\"items\":[", 10);
-    for (int i = 0; i < rows && i < n; i++) {
-        if (i > 0)
-            sb_strbuf_append(&out, ",", 1);
-        sb_strbuf_append(&out, PQgetvalue(res, i, 0), (size_t)PQgetlength(res, i, 0));
-    }
-    sb_strbuf_append(&out, "],\"next_cursor\":", 16);
-    if (rows > n) {
-        /* The cursor is digits, ':' and an id of printable ASCII without quotes or
-         * backslashes (valid_id holds for stored ids of the search's own pages). */
-        json_t *c = json_string(PQgetvalue(res, (int)n - 1, 1));
-        char *s = json_dumps(c, JSON_ENCODE_ANY);
-        sb_strbuf_append(&out, s, strlen(s));
-        free(s);
-        json_decref(c);
-    } else {
-        sb_strbuf_append(&out, "null", 4);
-    }
-    sb_strbuf_printf(&out, ",\"limit\":%lld}", (long long)n);
-    PQclear(res);
-    sb_http_resp_text(resp, 200, "application/json", out.p, out.len);
-    free(out.p);
-}
-
-/* The cached answer of key (copied into out) when fresh: returns 1. Otherwise returns 0
- * with the slot reserved for the caller to fill (cache_put) or release (cache_put with
- * NULL). While one reader recomputes a stale answer the others get the stale one; with
- * no answer yet, they wait for it. */
-static int cache_get(struct reporter_api *api, const char *key, char **out, size_t *len)
-{
-    struct cached *c = NULL;
-
-    if (api->cache_ms <= 0)
-        return 0;
-    pthread_mutex_lock(&api->cache_lock);
-    for (;;) {
-        c = NULL;
-        for (int i = 0; i < CACHE_SLOTS; i++)
-            if (strcmp(api->cache[i].key, key) == 0)
-                c = &api->cache[i];
-        /* Being recomputed: the previous answer serves meanwhile. */
-        if (c == NULL || !c->busy || c->body != NULL)
-            break;
-        pthread_cond_wait(&api->cache_cond, &api->cache_lock);
-    }
-    if (c != NULL && c->body != NULL && (c->busy || sb_mono_ms() - c->at_ms < api->cache_ms)) {
-        *out = sb_malloc(c->len + 1);
-        memcpy(*out, c->body, c->len + 1);
-        *len = c->len;
-        pthread_mutex_unlock(&api->cache_lock);
-        sb_metric_inc(api->m_cache[0]);
-        return 1;
-    }
-    if (c == NULL) {
-        for (int i = 0; i < CACHE_SLOTS && c == NULL; i++)
-            if (api->cache[i].key[0] == '\0')
-                c = &api->cache[i];
-        if (c == NULL) { /* all taken: reuse the slots in turn (none is busy long) */
-            for (int i = 0; i < CACHE_SLOTS && c == NULL; i++) {
-                struct cached *o = &api->cache[api->cache_next++ % CACHE_SLOTS];
-                if (!o->busy)
-                    c = o;
-            }
-        }
-        if (c != NULL) {
-            free(c->body);
-            c->body = NULL;
-            c->len = 0;
-            sb_fmt(c->key, sizeof(c->key), "%s", key);
-        }
-    }
-    if (c != NULL)
-        c->busy = 1;
-    pthread_mutex_unlock(&api->cache_lock);
-    sb_metric_inc(api->m_cache[1]);
-    return 0;
-}
-
-/* Ends what cache_get reserved: stores body (len bytes) as key's answer, or keeps the
- * old one when body is NULL (the query failed), and wakes the waiting readers. */
-static void cache_put(struct reporter_api *api, const char *key, const char *body, size_t len)
-{
-    if (api->cache_ms <= 0)
-        return;
-    pthread_mutex_lock(&api->cache_lock);
-    for (int i = 0; i < CACHE_SLOTS; i++) {
-        struct cached *c = &api->cache[i];
-        if (strcmp(c->key, key) != 0 || !c->busy)
-            continue;
-        c->busy = 0;
-        if (body != NULL) {
-            free(c->body);
-            c->body = sb_malloc(len + 1);
-            memcpy(c->body, body, len);
-            c->body[len] = '\0';
-            c->len = len;
-            c->at_ms = sb_mono_ms();
-        }
-    }
-    pthread_cond_broadcast(&api->cache_cond);
-    pthread_mutex_unlock(&api->cache_lock);
-}
-
-static void cached_answer(struct sb_http_resp *resp, char *body, size_t len)
-{
-    sb_http_resp_text(resp, 200, "application/json", body, len);
-    free(body);
-}
-
-/* Adds the router's estimate of each channel (sb:eta:<channel>) to the queue view when
- * Redis has it; the view stands without it. Takes ownership of body. */
-static json_t *add_estimates(struct reporter_api *api, json_t *body)
-{
-    json_t *channels = json_object_get(body, "channels"), *ch;
-    struct sb_redis *r;
-    size_t i;
-
-    if (json_array_size(channels) == 0)
-        return body;
-    r = api_redis(api);
-    json_array_foreach(channels, i, ch)
-    {
-        const char *name = json_string_value(json_object_get(ch, "channel"));
-        redisReply *rep;
-        json_t *eta = json_null();
-
-        if (r != NULL && name != NULL && name[0] != '\0') {
-            rep = sb_redis_cmdf(r, "HMGET sb:eta:%s position eta_seconds updated_ms", name);
-            if (rep != NULL && rep->type == REDIS_REPLY_ARRAY && rep->elements == 3 &&
-                rep->element[0]->type == REDIS_REPLY_STRING &&
-                rep->element[1]->type == REDIS_REPLY_STRING &&
-                rep->element[2]->type == REDIS_REPLY_STRING) {
-                int64_t pos, secs, at;
-                if (sb_parse_int64(rep->element[0]->str, &pos) == 0 &&
-                    sb_parse_int64(rep->element[1]->str, &secs) == 0 &&
-                    sb_parse_int64(rep->element[2]->str, &at) == 0) {
-                    json_decref(eta);
-                    eta = json_pack("{s:I,s:I,s:f}", "position", (json_int_t)pos, "eta_seconds",
-                                    (json_int_t)secs, "age_s", (double)(sb_now_ms() - at) / 1000.0);
-                }
-            }
-            if (rep != NULL)
-                freeReplyObject(rep);
-        }
-        json_object_set_new(ch, "router_estimate", eta);
-    }
-    return body;
-}
-
-static void queues(struct reporter_api *api, struct sb_http_resp *resp)
-{
-    PGresult *res;
-    json_t *body;
-    json_error_t jerr;
-    char *text;
-    size_t len;
-
-    if (cache_get(api, "queues", &text, &len)) {
-        cached_answer(resp, text, len);
+    if (search_key(params, key, sizeof(key)) != 0) {
+        bad(resp, "status", "the search's parameters are too long");
         return;
     }
-    res = query(api, resp, "api_queues", 0, NULL);
-    if (res == NULL) {
-        cache_put(api, "queues", NULL, 0);
-        return;
-    }
-    body = json_loadb(PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), 0, &jerr);
-    PQclear(res);
-    if (body == NULL) {
-        cache_put(api, "queues", NULL, 0);
-        sb_http_resp_error(resp, 500, "internal", "cannot read the queue view", NULL);
-        return;
-    }
-    text = json_dumps(add_estimates(api, body), JSON_COMPACT);
-    json_decref(body);
-    if (text == NULL) {
-        cache_put(api, "queues", NULL, 0);
-        sb_http_resp_error(resp, 500, "internal", "cannot write the queue view", NULL);
-        return;
-    }
-    len = strlen(text);
-    cache_put(api, "queues", text, len);
-    cached_answer(resp, text, len);
+    cached(api, key, search_compute, resp);
 }
 
 static void agents(struct reporter_api *api, const struct principal *who,
@@ -1195,27 +1354,12 @@ static void report_file(struct reporter_api *api, const struct principal *who, c
 static void summary(struct reporter_api *api, const struct sb_http_req *req,
                     struct sb_http_resp *resp)
 {
-    char day[16];
-    const char *params[2] = {day, api->targets};
-    PGresult *res;
-
-    char key[32], *text;
-    size_t len;
+    char day[16], key[32];
 
     if (date_param(req, resp, "date", 1, day, sizeof(day)) < 0)
         return;
-    sb_fmt(key, sizeof(key), "summary:%s", day);
-    if (cache_get(api, key, &text, &len)) {
-        cached_answer(resp, text, len);
-        return;
-    }
-    res = query(api, resp, "api_summary", 2, params);
-    if (res == NULL) {
-        cache_put(api, key, NULL, 0);
-        return;
-    }
-    cache_put(api, key, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
-    json_result(resp, res);
+    sb_fmt(key, sizeof(key), "summary%c%s", KEY_SEP, day);
+    cached(api, key, summary_compute, resp);
 }
 
 /* ------------------------------------------------------------------ routing */
@@ -1325,6 +1469,7 @@ struct reporter_api *reporter_api_new(const struct sb_config *cfg, struct sb_met
     pthread_mutex_init(&api->workers_lock, NULL);
     pthread_mutex_init(&api->cache_lock, NULL);
     pthread_cond_init(&api->cache_cond, NULL);
+    pthread_cond_init(&api->refresh_cond, NULL);
     api->cache_ms = sb_config_int(cfg, "api.cache_ms");
     /* The keys are those of docs/api.md; %g keeps a configured share as written. */
     sb_fmt(api->targets, sizeof(api->targets),
@@ -1342,15 +1487,23 @@ struct reporter_api *reporter_api_new(const struct sb_config *cfg, struct sb_met
             metrics, "sb_reporter_api_requests_total",
             "Read API and dashboard requests answered, by status class", classes[i]);
     api->m_cache[0] = sb_metrics_counter(metrics, "sb_reporter_api_cache_total",
-                                         "Summary and queue answers, served from the shared "
-                                         "cache (hit) or computed (miss)",
+                                         "Summary, queue and search answers, served from the "
+                                         "shared cache (hit) or computed (miss)",
                                          "result=hit");
     api->m_cache[1] = sb_metrics_counter(metrics, "sb_reporter_api_cache_total",
-                                         "Summary and queue answers, served from the shared "
-                                         "cache (hit) or computed (miss)",
+                                         "Summary, queue and search answers, served from the "
+                                         "shared cache (hit) or computed (miss)",
                                          "result=miss");
     api->m_seconds = sb_metrics_histogram(metrics, "sb_reporter_api_seconds",
                                           "Time to answer one read API request", NULL, NULL, 0);
+    if (api->cache_ms > 0) {
+        if (pthread_create(&api->refresher, NULL, refresher, api) != 0) {
+            sb_fmt(errstr, errstr_size, "cannot start the cache refresher thread");
+            reporter_api_destroy(api);
+            return NULL;
+        }
+        api->refresher_started = 1;
+    }
     api->http = sb_http_server_new(&opts, handle, api, errstr, errstr_size);
     if (api->http == NULL) {
         reporter_api_destroy(api);
@@ -1366,6 +1519,13 @@ void reporter_api_destroy(struct reporter_api *api)
     if (api == NULL)
         return;
     sb_http_server_destroy(api->http);
+    if (api->refresher_started) {
+        pthread_mutex_lock(&api->cache_lock);
+        api->stopping = 1;
+        pthread_cond_broadcast(&api->refresh_cond);
+        pthread_mutex_unlock(&api->cache_lock);
+        pthread_join(api->refresher, NULL);
+    }
     for (w = api->workers; w != NULL; w = next) {
         next = w->next;
         sb_pg_destroy(w->pg);
@@ -1376,6 +1536,7 @@ void reporter_api_destroy(struct reporter_api *api)
     pthread_mutex_destroy(&api->workers_lock);
     pthread_mutex_destroy(&api->cache_lock);
     pthread_cond_destroy(&api->cache_cond);
+    pthread_cond_destroy(&api->refresh_cond);
     for (int i = 0; i < CACHE_SLOTS; i++)
         free(api->cache[i].body);
     OPENSSL_cleanse(api->admin_hash, sizeof(api->admin_hash));

@@ -29,7 +29,8 @@ static const struct sb_config_def reporter_defs[] = {
     {"http.timeout_s", "SB_HTTP_TIMEOUT_S", SB_CFG_INT, "30", 1, 3600, 0,
      "idle or slow client timeout"},
     {"api.cache_ms", "SB_API_CACHE_MS", SB_CFG_INT, "1000", 0, 60000, 0,
-     "how long the day's summary and the live queues are shared between readers (0: off)"},
+     "how long the day's summary, the live queues and ticket searches are shared between readers "
+     "(0: off)"},
     {"auth.admin_token", "SB_ADMIN_TOKEN", SB_CFG_STRING, "dev-admin-token", 0, -1, 0,
      "bearer token with the admin role besides the tokens of api_tokens (empty: none)"},
     {"admin.port", "SB_ADMIN_PORT", SB_CFG_INT, "9105", 0, 65535, 0,

@@ -311,6 +311,32 @@ class ApiTest(unittest.TestCase):
         self.assertEqual(s["trend"][-1]["day"], DAY.isoformat())
         self.assertEqual(s["targets"]["first_contact_resolution"], 0.85)
 
+    # ------------------------------------------------------------------ shared answers
+    def test_search_answers_are_shared_per_scope_and_refreshed(self):
+        # The same search by two roles: each gets its own scope's page from the cache.
+        q = {"band": "P1,P2,P3,P4", "limit": "50"}
+        for _ in range(2):
+            mine = {i["ticket_id"] for i in self.day_search("agent_a1", **q)["items"]}
+            every = {i["ticket_id"] for i in self.day_search("supervisor", **q)["items"]}
+        self.assertEqual(mine, {self.t[1], self.t[2]})
+        self.assertEqual(every, set(self.t.values()))
+        # A ticket projected after the answer was shared shows once the refresher has
+        # recomputed it: the first read past api.cache_ms (1000) gets the stale answer and
+        # asks for a refresh. Without the refresher it would take 5 periods.
+        late = "T-api-%s-late" % RUN
+        project(ticket_events(late, "13:00:00", A1, "P2"))
+        deadline, seen = time.time() + 3.5, set()
+        while time.time() < deadline and late not in seen:
+            seen = {i["ticket_id"] for i in self.day_search("agent_a1", **q)["items"]}
+            time.sleep(0.2)
+        self.assertIn(late, seen)
+        self.assertNotIn(late, every)
+        status, text, _ = harness.request("http://127.0.0.1:%d/metrics" % self.reporter.admin)
+        self.assertEqual(status, 200)
+        self.assertRegex(text, r'sb_reporter_api_cache_total\{result="hit"\} [1-9]')
+        harness.psql("DELETE FROM ticket_events WHERE ticket_id = '%s'; "
+                     "DELETE FROM tickets WHERE id = '%s'" % (late, late))
+
     # ------------------------------------------------------------------ dashboard
     def test_dashboard_page_and_its_api_calls(self):
         for path in ("/", "/dashboard"):
