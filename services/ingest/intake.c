@@ -672,7 +672,8 @@ static void count_followup(struct ingest *in, const char *move)
     sb_fmt(labels, sizeof(labels), "move=%s", move);
     sb_metric_inc(sb_metrics_counter(in->metrics, "sb_ingest_followups_total",
                                      "Customer follow-ups that moved their ticket (resumed, "
-                                     "reopened) or started a new one (new_ticket)",
+                                     "reopened), started a new one (new_ticket), or could not "
+                                     "be checked (unchecked: PostgreSQL unreachable)",
                                      labels));
 }
 
@@ -784,7 +785,7 @@ static int followup(struct ingest *in, const char *ticket, const char *contact_i
     count_followup(in, f == SB_FOLLOWUP_RESUME ? "resumed" : "reopened");
     return (int)f;
 unchecked:
-    sb_metric_inc(in->m_pg_unavailable);
+    count_followup(in, "unchecked");
     return SB_FOLLOWUP_NONE;
 }
 
