@@ -31,9 +31,10 @@ static const struct sb_config_def slawatch_defs[] = {
      "calendar (calendars.id) of business-time targets; empty: they count calendar time"},
     {"slawatch.refresh_s", "SB_SLAWATCH_REFRESH_S", SB_CFG_INT, "300", 1, 86400, 0,
      "reload policies, declared periods and calendars this often (and on SIGHUP)"},
+    {"slawatch.roster_refresh_s", "SB_SLAWATCH_ROSTER_REFRESH_S", SB_CFG_INT, "60", 1, 86400, 0,
+     "reload the roster (agents' teams, team leads, supervisors, calendars) this often"},
     {"slawatch.roster_miss_s", "SB_SLAWATCH_ROSTER_MISS_S", SB_CFG_INT, "10", 1, 86400, 0,
-     "an agent the roster does not know (teams, leads, supervisors; reloaded with the "
-     "policies) reloads it, at most this often"},
+     "an agent the roster does not know reloads it, at most this often"},
     {"slawatch.reescalate_max_s", "SB_SLAWATCH_REESCALATE_MAX_S", SB_CFG_INT, "3600", 1, 86400, 0,
      "a breached clock left untouched escalates again after min(target, this)"},
     {"slawatch.callback_delay_s", "SB_SLAWATCH_CALLBACK_DELAY_S", SB_CFG_INT, "86400", 0, 2592000,
@@ -216,7 +217,9 @@ static int run(struct sb_config *cfg)
     {
         const int64_t tick = sb_config_int(cfg, "slawatch.tick_ms");
         const int64_t refresh = sb_config_int(cfg, "slawatch.refresh_s") * 1000;
+        const int64_t roster_refresh = sb_config_int(cfg, "slawatch.roster_refresh_s") * 1000;
         int64_t reload_next = sb_mono_ms() + refresh, gauges_next = 0;
+        int64_t roster_next = sb_mono_ms() + roster_refresh;
 
         while (!sb_stop_requested()) {
             int64_t now = sb_now_ms(), due = sw_next_due(&s), wait = tick;
@@ -236,6 +239,11 @@ static int run(struct sb_config *cfg)
                 reload_requested = 0;
                 sw_reload(&s);
                 reload_next = sb_mono_ms() + refresh;
+                roster_next = sb_mono_ms() + roster_refresh;
+            } else if (sb_mono_ms() >= roster_next) {
+                /* A new lead or supervisor is named within this interval. */
+                sw_reload_roster(&s);
+                roster_next = sb_mono_ms() + roster_refresh;
             }
             sw_advance(&s, sb_now_ms());
             /* Produces what fell due and writes what changed (nothing to do: no work); a

@@ -554,7 +554,8 @@ class SlawatchTeamTest(Base):
 
     def start(self):
         return harness.StageService("sb-slawatch", self.run_id,
-                                    SB_SLAWATCH_POLICIES_FILE=self.policies, **ENV)
+                                    SB_SLAWATCH_POLICIES_FILE=self.policies,
+                                    SB_SLAWATCH_ROSTER_REFRESH_S=1, **ENV)
 
     @staticmethod
     def mine(evs):
@@ -623,6 +624,12 @@ class SlawatchTeamTest(Base):
         t, q, ctl = ("T-slw-%s-%s" % (self.run_id, x) for x in ("asg", "que", "ctl"))
         svc = self.start()
         try:
+            # A new supervisor while the watcher runs: the roster is read again every second.
+            sup2 = "a-%s-sup2" % self.run_id
+            harness.psql("INSERT INTO agents (id, name, team_id, role, active) VALUES ('%s', "
+                         "'sup2', '%s', 'supervisor', false); UPDATE teams SET "
+                         "supervisor_agent_id = '%s' WHERE id = '%s'" %
+                         (sup2, self.team, sup2, self.team))
             t0 = int(time.time()) + 0.5  # exact in binary: t0 + 1.0 is 1000 ms later
             produce("sb.tickets.v1", [triaged(x, band="P3", t=t0) for x in (t, q, ctl)])
             wait_for(lambda v: len(of(v, ctl, "sla.started")) >= 1, [t, q, ctl], 30 * SLOW)
@@ -664,7 +671,7 @@ class SlawatchTeamTest(Base):
             self.assertLess(fired - origin - 8000, 2500 * SLOW)
             esc = unique(of(evs, x, "sla.escalated"))
             self.assertEqual([(e["payload"]["level"], e["payload"].get("to_agent_id"))
-                              for e in esc], [("lead", self.lead), ("supervisor", self.sup)])
+                              for e in esc], [("lead", self.lead), ("supervisor", sup2)])
         # The resolution clock too (40 s in the team instead of 120 s).
         self.assertEqual(unique(of(evs, t, "sla.started", kind="resolution"))[-1]["payload"]
                          ["target_s"], 40)
