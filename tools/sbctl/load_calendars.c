@@ -235,6 +235,11 @@ static int parse(struct load_ctx *c, const struct load_row *r, struct calendar *
             sb_fmt(key, sizeof(key), "team %.*s", (int)n, t);
             /* A team counts on one calendar: listed twice in a file is an error. */
             bad |= load_unique(c, r, "teams", key) != 0;
+            /* The watcher names the copy in the team's zone "<id>@<zone>", < 64 bytes. */
+            if (t[n] == '@' && strlen(k->id) + strlen(t + n) >= 64) {
+                load_error(c, r->line, "teams", "calendar id and team zone too long together");
+                bad = 1;
+            }
         }
     }
     json_decref(seen);
