@@ -1,7 +1,8 @@
 /* The projection batch: each consumed event is appended as it came (its bytes are valid
  * JSON: the stage decoded it) with its origin to one JSON array; the flush hands the
- * array to sb_project() (deploy/sql/0004) in one statement — one transaction, one round
- * trip per batch. Offsets are stored by the stage only after it committed. */
+ * array to sb_project() (deploy/sql/0004, set-based since 0015) in one statement — one
+ * transaction, one round trip per batch. Offsets are stored by the stage only after it
+ * committed. */
 #include "reporter.h"
 
 #include "sb/err.h"

@@ -63,6 +63,28 @@ class ProjectionTest(unittest.TestCase):
     def tearDownClass(cls):
         assert cls.reporter.stop() == 0
 
+    def test_refused_value_kept_aside_and_the_rest_of_the_batch_applied(self):
+        # One batch through sb_project(): a contact, a CSAT of 9 (the tickets table refuses
+        # it), a reply. The set-based path fails on the CSAT as a whole, and the batch is
+        # taken again event by event: the CSAT kept in projection_errors, the others in.
+        tid = "T-rep-%s-refused" % RUN
+        c = example("contact.received", tid)
+        bad = example("csat.received", tid, score=9)
+        reply = example("agent.replied", tid, public=True)
+        batch = [{"topic": "sb.test", "partition": 0, "offset": i, "event": e}
+                 for i, e in enumerate((c, bad, reply))]
+        text = json.dumps(batch, ensure_ascii=False)
+        self.assertEqual(harness.psql("SELECT sb_project($b$%s$b$::jsonb)" % text), "2")
+        self.assertEqual(harness.psql(
+            "SELECT contacts, csat IS NULL, first_response_at IS NOT NULL FROM tickets "
+            "WHERE id = '%s'" % tid), "1|t|t")
+        self.assertIn("tickets_csat_check", harness.psql(
+            "SELECT error FROM projection_errors WHERE event_id = '%s'" % bad["event_id"]))
+        self.assertEqual(harness.psql("SELECT count(*) FROM ticket_events WHERE ticket_id = "
+                                      "'%s'" % tid), "2")
+        # Again: nothing new, nothing changed.
+        self.assertEqual(harness.psql("SELECT sb_project($b$%s$b$::jsonb)" % text), "0")
+
     def test_every_topic_projected_once_and_replays_change_nothing(self):
         tid, cust = "T-rep-%s-1" % RUN, "RP%s" % RUN
         c = contact(tid, cust, "我的手机 13812345678，付款失败", subject="支付失败",
