@@ -336,6 +336,10 @@ static struct sb_pg *api_pg(struct reporter_api *api)
 
     if (pg == NULL || !fresh)
         return pg;
+    /* One core per query: on a small machine a recomputed summary must not take every
+     * core from the requests answered meanwhile. */
+    if (sb_pg_exec(pg, "SET max_parallel_workers_per_gather = 0", err, sizeof(err)) != 0)
+        sb_log_kv(SB_LOG_WARN, "cannot limit the read API's parallel workers", "detail", err, NULL);
     for (size_t i = 0; i < sizeof(statements) / sizeof(statements[0]); i++) {
         if (sb_pg_prepare(pg, statements[i].name, statements[i].sql, statements[i].nparams, err,
                           sizeof(err)) != 0) {

@@ -14,7 +14,7 @@
 # (SB_BENCH_KEEP=1 keeps them). Writes JSON to $SB_BENCH_OUT (default
 # bench/results/reporter-<date>.json). Expects the local stack up and migrated.
 #   SB_BENCH_EVENTS (default 50000), SB_BENCH_SECONDS (default 10),
-#   SB_BENCH_CONNECTIONS (default 50)
+#   SB_BENCH_CONNECTIONS (default 50), SB_BENCH_API=0 (the projection only)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../../.." && pwd)"
 bin="${SB_BIN_DIR:-$root/build/bin}"
@@ -172,7 +172,17 @@ while stored() < count and time.time() < deadline:
     time.sleep(0.02)
 secs = time.time() - t0
 n = stored() - n0
-print('{"events":%d,"seconds":%.3f,"per_second":%.1f}' % (n, secs, n / secs if secs else 0))
+# Where the time went: the batches' time in PostgreSQL (sb_project, commit) of the whole.
+text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % admin, timeout=2).read().decode()
+def metric(name):
+    m = re.search(r'^%s(?:\{[^}]*\})? ([0-9.e+]+)$' % name, text, re.M)
+    return float(m.group(1)) if m else 0.0
+batches, in_pg = metric("sb_reporter_batch_seconds_count"), metric("sb_reporter_batch_seconds_sum")
+print("   %d batches, %.1f events each, %.1f ms each in PostgreSQL (%.0f %% of the time)"
+      % (batches, n / batches if batches else 0, 1000 * in_pg / batches if batches else 0,
+         100 * in_pg / secs if secs else 0))
+print('{"events":%d,"seconds":%.3f,"per_second":%.1f,"batches":%d,"pg_seconds":%.3f}'
+      % (n, secs, n / secs if secs else 0, batches, in_pg))
 PY
 stored="$(psql -qAt -c "SELECT count(*) FROM ticket_events WHERE ticket_id LIKE 'T-bench-$run-%'")"
 echo "   $stored of $count events in ticket_events"
@@ -191,6 +201,7 @@ secs = time.time() - t0
 print('{"rows":%d,"seconds":%.3f,"per_second":%.1f}' % (count, secs, count / secs))
 PY
 
+if [[ ${SB_BENCH_API:-1} != 0 ]]; then
 echo "== read API, $conns concurrent readers, ${secs} s each"
 for _ in $(seq 100); do
     curl -fs "http://127.0.0.1:$port/api/v1/queues" -H "Authorization: Bearer $SB_ADMIN_TOKEN" \
@@ -222,6 +233,7 @@ api_run mix "" "$secs"
 api_run summary /api/v1/metrics/summary "$secs"
 api_run queues /api/v1/queues "$secs"
 api_run tickets "/api/v1/tickets?status=new,queued,assigned,in_progress&limit=50" "$secs"
+fi
 kill -TERM "$pid"
 wait "$pid" || true
 pid=""
@@ -245,7 +257,9 @@ def wrk(name):
             "socket_errors": errors.group(1) if errors else None}
 proj, copy = last("project.out"), last("copy.out")
 ratio = proj["per_second"] / copy["per_second"] if copy["per_second"] else 0
-api = {n: wrk(n) for n in ("mix", "summary", "queues", "tickets")}
+import os
+api = {n: wrk(n) for n in ("mix", "summary", "queues", "tickets")
+       if os.path.exists("%s/%s.wrk" % (tmp, n))}
 res = {"benchmark": "reporter", "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
        "events": count, "projection": proj, "copy": copy, "ratio": round(ratio, 3),
        "api": {"connections": conns, "seconds": secs, **api},
@@ -258,6 +272,8 @@ print("%-40s %12.3f   (target >= 0.5)" % ("ratio", ratio))
 print("\nread API, %d readers  %10s %8s %8s %8s %8s" % (conns, "req/s", "p50 ms", "p90 ms", "p99 ms", "non-2xx"))
 for n, label in (("mix", "dashboard mix"), ("summary", "/metrics/summary"), ("queues", "/queues"),
                  ("tickets", "/tickets?status=…")):
+    if n not in api:
+        continue
     a = api[n]
     print("  %-20s %10.0f %8.2f %8.2f %8.2f %8d" % (label, a["requests_per_s"], a["p50_ms"],
                                                     a["p90_ms"], a["p99_ms"], a["non_2xx"]))
