@@ -299,12 +299,16 @@ static char *ticket_json(const struct rt_ticket *t)
     return s;
 }
 
+static int lookups_resolve(struct router *r);
+
 int router_flush(void *ctx)
 {
     struct router *r = ctx;
     char key[256], key2[256];
     int rc;
 
+    if (lookups_resolve(r) != 0)
+        return SB_E_IO;
     if (r->nwr > 0) {
         size_t n = r->nwr * 2;
         int *argcs = sb_calloc(n, sizeof(int));
@@ -1470,44 +1474,56 @@ static enum sb_stage_result on_triaged(struct router *r, const struct sb_event *
     t->vip = strcmp(jstr(p, "customer_tier"), "vip") == 0;
     t->arrived_ms = ev->occurred_ms;
     t->part = part;
-    /* One round trip: the ticket's record (a done ticket read again after a restart or a
-     * rewind of the group must not be routed a second time) and, for continuity, the
-     * customer's last agent (kept by accept, keyed by a hash). */
+    if (jstr(p, "customer_key")[0])
+        sb_sha256_join_hex("customer", '\n', jstr(p, "customer_key"), t->cust);
     {
-        redisReply *rep;
-        if (jstr(p, "customer_key")[0])
-            sb_sha256_join_hex("customer", '\n', jstr(p, "customer_key"), t->cust);
-        rep = sb_redis_cmdf(r->redis, "MGET %st:%s %slast:%s", r->prefix, t->id, r->prefix,
-                            t->cust[0] ? t->cust : "-");
-        if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2) {
-            if (rep != NULL)
-                freeReplyObject(rep);
+        struct sb_route_req req;
+        struct sb_route_ticket_spec spec;
+        memset(&spec, 0, sizeof(spec));
+        if (sb_route_spec_fill(NULL, t->domain, t->language, t->product, t->vip, &req, &spec) !=
+            0) {
             free(t);
-            fail_closed(r);
-            return SB_STAGE_RETRY;
+            sb_fmt(reason, rsz, "ticket.triaged: not routable (names too long)");
+            return SB_STAGE_INVALID;
         }
-        if (reply_str(rep, 0) != NULL) {
-            /* Done (or routed by an instance that still holds it): nothing to do. */
-            freeReplyObject(rep);
-            free(t);
-            sb_metric_inc(r->m_replays);
-            return SB_STAGE_DONE;
-        }
-        if (t->cust[0] && reply_str(rep, 1) != NULL)
-            sb_strlcpy(t->preferred, reply_str(rep, 1), sizeof(t->preferred));
-        freeReplyObject(rep);
     }
+    /* Routed once its lookup is made, with the batch's others (lookups_resolve). */
+    if (r->nlk == r->caplk) {
+        r->caplk = r->caplk ? r->caplk * 2 : 64;
+        r->lk = sb_realloc(r->lk, r->caplk * sizeof(*r->lk));
+    }
+    {
+        struct rt_lookup *l = &r->lk[r->nlk++];
+        memset(l, 0, sizeof(*l));
+        l->t = t;
+        sb_fmt(l->name, sizeof(l->name), "queued:%s", ev->event_id);
+        sb_strlcpy(l->band, jstr(p, "band"), sizeof(l->band));
+        sb_strlcpy(l->channel, jstr(p, "channel"), sizeof(l->channel));
+        l->occurred_ms = ev->occurred_ms;
+        l->t0_us = t0;
+    }
+    return SB_STAGE_PENDING;
+}
+
+/* Routes a new ticket whose lookup said it is not done: into the core, decisions, and
+ * its ticket.queued when it waits. */
+static void route_new(struct router *r, const struct rt_lookup *l)
+{
+    struct rt_ticket *t = l->t;
+
     ticket_insert(r, t);
     if (core_add(r, t) != 0) {
+        /* Names were checked when taken: the core is full (max tickets or queues). */
+        sb_log_kv(SB_LOG_ERROR, "ticket not routed: the routing core refused it", "ticket_id",
+                  t->id, NULL);
         ticket_remove(r, t);
-        sb_fmt(reason, rsz, "ticket.triaged: not routable (names too long)");
-        return SB_STAGE_INVALID;
+        return;
     }
-    process_decisions(r, t0);
+    process_decisions(r, l->t0_us);
     mark_dirty(r, t->id, t->part);
     if (t->state == RT_WAITING) {
         struct sb_route_ticket_info info;
-        char q[160], name[128];
+        char q[160];
         json_t *eta = json_null();
         uint64_t pos = 1;
         json_t *skills = json_array();
@@ -1530,13 +1546,81 @@ static enum sb_stage_result on_triaged(struct router *r, const struct sb_event *
         if (t->product[0])
             json_array_append_new(skills, json_string(t->product));
         queue_name(t, t->stage, q, sizeof(q));
-        sb_fmt(name, sizeof(name), "queued:%s", ev->event_id);
-        emit(r, t, "ticket.queued", ev->occurred_ms, name,
-             json_pack("{s:s,s:s,s:I,s:o,s:o,s:s}", "queue", q, "band", jstr(p, "band"), "position",
+        emit(r, t, "ticket.queued", l->occurred_ms, l->name,
+             json_pack("{s:s,s:s,s:I,s:o,s:o,s:s}", "queue", q, "band", l->band, "position",
                        (json_int_t)pos, "eta_seconds", eta, "required_skills", skills, "channel",
-                       jstr(p, "channel")));
+                       l->channel));
     }
-    return SB_STAGE_PENDING;
+}
+
+/* Makes the lookups of the new tickets taken since the last call in one pipelined round
+ * trip — each ticket's record (a done ticket read again after a restart or a rewind of
+ * the group must not be routed a second time) and, for continuity, the customer's last
+ * agent (kept by accept, keyed by a hash) — then routes them in the order they came.
+ * Called before any other input is applied, before a flush and before the timers, so
+ * that the order of the inputs is kept. Returns 0, or SB_E_IO (Redis down: the tickets
+ * stay taken, for the next call). */
+static int lookups_resolve(struct router *r)
+{
+    size_t n = r->nlk;
+    int *argcs;
+    const char ***argvs, **store;
+    char **keys;
+    redisReply **rep;
+    char key[200];
+    int rc;
+
+    if (n == 0)
+        return 0;
+    argcs = sb_calloc(n, sizeof(int));
+    argvs = sb_calloc(n, sizeof(*argvs));
+    store = sb_calloc(n * 3, sizeof(char *));
+    keys = sb_calloc(n * 2, sizeof(char *));
+    rep = sb_calloc(n, sizeof(*rep));
+    for (size_t i = 0; i < n; i++) {
+        const struct rt_ticket *t = r->lk[i].t;
+        const char **a = store + i * 3;
+        sb_fmt(key, sizeof(key), "%st:%s", r->prefix, t->id);
+        keys[i * 2] = sb_strdup(key);
+        sb_fmt(key, sizeof(key), "%slast:%s", r->prefix, t->cust[0] ? t->cust : "-");
+        keys[i * 2 + 1] = sb_strdup(key);
+        a[0] = "MGET", a[1] = keys[i * 2], a[2] = keys[i * 2 + 1];
+        argvs[i] = a, argcs[i] = 3;
+    }
+    rc = sb_redis_pipeline(r->redis, n, argcs, argvs, NULL, rep);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (rep[i] == NULL || rep[i]->type != REDIS_REPLY_ARRAY || rep[i]->elements != 2)
+            rc = SB_E_IO;
+    if (rc == 0) {
+        r->nlk = 0; /* route_new may take no new lookups, but keep the list consistent */
+        for (size_t i = 0; i < n; i++) {
+            struct rt_lookup *l = &r->lk[i];
+            if (reply_str(rep[i], 0) != NULL || ticket_find(r, l->t->id) != NULL) {
+                /* Done (or routed by an instance that still holds it, or twice in this
+                 * batch): nothing to do. */
+                free(l->t);
+                sb_metric_inc(r->m_replays);
+                continue;
+            }
+            if (l->t->cust[0] && reply_str(rep[i], 1) != NULL)
+                sb_strlcpy(l->t->preferred, reply_str(rep[i], 1), sizeof(l->t->preferred));
+            route_new(r, l);
+        }
+    } else {
+        fail_closed(r);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (rep[i])
+            freeReplyObject(rep[i]);
+        free(keys[i * 2]);
+        free(keys[i * 2 + 1]);
+    }
+    free(rep);
+    free(keys);
+    free(store);
+    free(argvs);
+    free(argcs);
+    return rc == 0 ? 0 : SB_E_IO;
 }
 
 /* Forgets a ticket for good (resolved, merged). */
@@ -1791,8 +1875,13 @@ enum sb_stage_result router_handle(void *ctx, const struct sb_event *ev,
     struct router *r = ctx;
     const char *topic = rd_kafka_topic_name(rkm->rkt);
     int presence = strcmp(topic, r->t_presence) == 0;
+    int triaged =
+        !presence && strcmp(ev->type, "ticket.triaged") == 0 && strcmp(topic, r->t_tickets) == 0;
     enum sb_stage_result res = SB_STAGE_DONE;
 
+    /* Inputs apply in order: the new tickets taken so far are routed first. */
+    if (!triaged && r->nlk > 0 && lookups_resolve(r) != 0)
+        return SB_STAGE_RETRY;
     if (presence) {
         res = on_presence(r, ev, reason, reason_size);
         if (res == SB_STAGE_DONE && r->redis_ok) {
@@ -1816,9 +1905,11 @@ enum sb_stage_result router_handle(void *ctx, const struct sb_event *ev,
     process_decisions(r, sb_mono_us());
     if (strcmp(topic, r->t_tickets) == 0) {
         struct rt_ticket *t = ticket_find(r, ev->ticket_id);
-        if (strcmp(ev->type, "ticket.triaged") == 0)
+        if (triaged) {
             res = on_triaged(r, ev, rkm->partition, reason, reason_size);
-        else if (strcmp(ev->type, "ticket.rescored") == 0 && t != NULL) {
+            if (res == SB_STAGE_PENDING && r->nlk >= RT_LOOKUP_MAX)
+                (void)lookups_resolve(r); /* failed: they stay taken, for the flush */
+        } else if (strcmp(ev->type, "ticket.rescored") == 0 && t != NULL) {
             int band = parse_band(jstr(ev->payload, "band"));
             if (band > 0) {
                 t->band = band;
@@ -1970,6 +2061,8 @@ void router_periodic(struct router *r)
 {
     int64_t now = sb_mono_ms();
 
+    if (r->nlk > 0 && r->redis_ok)
+        lookups_resolve(r);
     if (now >= r->roster_next_ms) {
         roster_load(r);
         r->roster_next_ms = now + sb_config_int(r->cfg, "roster.refresh_s") * 1000;
@@ -2105,6 +2198,9 @@ int router_init(struct router *r, struct sb_config *cfg, char *err, size_t errsz
 
 void router_free(struct router *r)
 {
+    for (size_t i = 0; i < r->nlk; i++)
+        free(r->lk[i].t);
+    free(r->lk);
     FOR_TICKETS(r, t)
     {
         ticket_remove(r, t);

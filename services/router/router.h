@@ -20,6 +20,8 @@
 
 #define SB_ROUTER_PROGRAM "sb-router"
 #define RT_MAX_PARTS 256
+/* New tickets looked up in Redis in one round trip at the most */
+#define RT_LOOKUP_MAX 256
 /* The value of t:<ticket> once the ticket is done (resolved, merged). */
 #define RT_DONE_RECORD "{\"done\":true}"
 
@@ -46,6 +48,14 @@ struct rt_ticket {
     int64_t offer_ms, expires_ms;
     int continuity;
     int64_t accepted_ms;
+};
+
+/* A ticket.triaged taken but not yet routed (see lookups_resolve). */
+struct rt_lookup {
+    struct rt_ticket *t;
+    char name[128]; /* name of its ticket.queued (from the input's event id) */
+    char band[8], channel[16];
+    int64_t occurred_ms, t0_us;
 };
 
 struct rt_agent {
@@ -112,6 +122,11 @@ struct router {
     size_t ncore;
     char **product_lines; /* every product line of the roster (to read presence skills) */
     size_t nproducts;
+
+    /* new tickets of the current batch waiting for their Redis lookup (done record,
+     * continuity), made for all of them in one pipelined round trip */
+    struct rt_lookup *lk;
+    size_t nlk, caplk;
 
     /* partitions of sb.tickets.v1 whose tickets are loaded here */
     unsigned char owned[RT_MAX_PARTS];
