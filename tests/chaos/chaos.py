@@ -543,9 +543,23 @@ def check(summary, contacts, tickets, evs):
         bad.append("agent %s held %d %s tickets (capacity %d)" % (agent, n, c2, CAPACITY[c2]))
     # 4. Every SLA step at most once; every due first-response breach present once.
     steps = {}
+    # An escalation names no deadline: it belongs to its clock's run, the last sla.started
+    # of that clock before it (a reopen starts the clock again, and its breach escalates
+    # again).
+    starts = {}
+    for e in evs:
+        if e["type"] == "sla.started":
+            starts.setdefault((e["ticket_id"], e["payload"].get("kind")), []).append(
+                (parse_ts(e["occurred_at"]), e["payload"].get("target_at") or ""))
     for e in evs:
         if e["type"].startswith("sla.") or e["type"] == "followup.due":
-            steps.setdefault(sla_step(e), set()).add(e["event_id"])
+            step = sla_step(e)
+            if e["type"] == "sla.escalated":
+                at = parse_ts(e["occurred_at"])
+                runs = [s for s in starts.get((e["ticket_id"], e["payload"].get("kind")), [])
+                        if s[0] <= at]
+                step += (max(runs)[1] if runs else None,)
+            steps.setdefault(step, set()).add(e["event_id"])
     foreign = foreign_sla(evs)
     if foreign:
         log("SLA checks leave out %d of %d tickets: an SLA watcher outside this run also "

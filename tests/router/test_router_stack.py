@@ -186,13 +186,22 @@ class RouterStackTest(unittest.TestCase):
         self.assertEqual(assigned[0]["payload"]["offer_id"], offers[0]["payload"]["offer_id"])
         # Resolving gives the capacity back: the next ticket in the queue is offered.
         produce("sb.activity.v1", [activity("ticket.status_changed", first, a, status="resolved")])
-        # A third ticket is offered (the second offer, not accepted, may meanwhile have
-        # expired after 4 s and been offered again: tickets are counted, not offers).
+        # A third ticket is offered. The second offer, not accepted, may meanwhile have
+        # expired (4 s): its ticket then waits for another agent and the slot it held
+        # goes to the fourth ticket. So: three tickets offered (four at the most when an
+        # offer expired), and never more than two in the agent's hands.
         deadline = time.time() + TIMEOUT
         while time.time() < deadline and len(
                 {e["ticket_id"] for e in routing(of_scn(scn, "ticket.offered"))}) < 3:
             time.sleep(0.5)
-        self.assertEqual(len({e["ticket_id"] for e in routing(of_scn(scn, "ticket.offered"))}), 3)
+        evs = routing(of_scn(scn))
+        offered = {e["ticket_id"] for e in evs if e["type"] == "ticket.offered"}
+        expired = [e for e in evs if e["type"] == "ticket.requeued"
+                   and e["payload"]["reason"] == "offer_expired"]
+        self.assertIn(first, offered)
+        why = "offered %s, expired %s" % (sorted(offered), [e["ticket_id"] for e in expired])
+        self.assertGreaterEqual(len(offered), 3, why)
+        self.assertLessEqual(len(offered), 4 if expired else 3, why)
         self.assertLessEqual(redis_load(a), 2)
         self.assertValid(routing(of_scn(scn)))
 
