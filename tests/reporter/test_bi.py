@@ -57,8 +57,11 @@ def actor(agent=AGENT):
     return {"role": "agent", "agent_id": agent}
 
 
-def bi(sql):
+def bi(sql, tz=None):
+    """What the BI role reads; tz: the TimeZone its session asks for (PGTZ)."""
     env = dict(os.environ, PGPASSWORD="bi_reader")
+    if tz:
+        env["PGTZ"] = tz
     return subprocess.run(["psql", "-h", "127.0.0.1", "-p", "15432", "-U", "bi_reader", "-d",
                            "switchboard", "-tAq", "-v", "ON_ERROR_STOP=1", "-c", sql], env=env,
                           capture_output=True, text=True, check=True).stdout.strip()
@@ -202,6 +205,25 @@ class BiViewsTest(unittest.TestCase):
         # resolutions 600, 3600, 1800, 1200 s; 600 s paused over 4 resolved; FCR: T1 yes,
         # T2 (two replies) and T4 (two contacts) no, T3 excluded (no reply); CSAT 5 and 3.
         self.assertEqual(row, "5|3|250|120|4|1800|150|0.6000|0.8000|0.3333|1|4.00|0.50|2")
+
+    def test_days_are_utc_whatever_the_session_time_zone(self):
+        # The day's tickets arrive 09:00-14:00 UTC: 22:00-03:00 in Pago Pago (UTC-11),
+        # 23:00-04:00 in Kiritimati (UTC+14), so a grouping in the session's zone splits
+        # them over two days there. A BI tool's driver often sets its own TimeZone.
+        queries = [
+            "SELECT arrivals, responded, resolved FROM bi.daily_service WHERE day = '%s'" % DAY,
+            "SELECT kind, due, met FROM bi.sla_attainment WHERE day = '%s'" % DAY,
+            "SELECT replies, resolved FROM bi.agent_daily WHERE day = '%s' AND agent_id = '%s'"
+            % (DAY, AGENT),
+            "SELECT answers FROM bi.csat_daily WHERE day = '%s'" % DAY,
+            "SELECT to_char(hour AT TIME ZONE 'UTC', 'HH24'), sum(arrivals) FROM "
+            "bi.arrivals_hourly WHERE hour >= '%sT09:00:00Z' AND "
+            "hour < '%sT15:00:00Z' GROUP BY 1 ORDER BY 1" % (DAY, DAY),
+        ]
+        utc = [bi(q) for q in queries]
+        self.assertEqual(utc[0], "5|3|4")
+        for tz in ("Pacific/Pago_Pago", "Pacific/Kiritimati"):
+            self.assertEqual([bi(q, tz) for q in queries], utc, tz)
 
     def test_tickets(self):
         row = bi("SELECT agent_replies, first_response_s::int, full_resolution_s::int, "
