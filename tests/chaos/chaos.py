@@ -550,14 +550,13 @@ def check(summary, contacts, tickets, evs):
     for e in evs:
         if e["type"] == "sla.started":
             starts.setdefault((e["ticket_id"], e["payload"].get("kind")), []).append(
-                (parse_ts(e["occurred_at"]), e["payload"].get("target_at") or ""))
+                (e["at"], e["payload"].get("target_at") or ""))
     for e in evs:
         if e["type"].startswith("sla.") or e["type"] == "followup.due":
             step = sla_step(e)
             if e["type"] == "sla.escalated":
-                at = parse_ts(e["occurred_at"])
                 runs = [s for s in starts.get((e["ticket_id"], e["payload"].get("kind")), [])
-                        if s[0] <= at]
+                        if s[0] <= e["at"]]
                 step += (max(runs)[1] if runs else None,)
             steps.setdefault(step, set()).add(e["event_id"])
     foreign = foreign_sla(evs)
