@@ -332,6 +332,7 @@ int main(int argc, char **argv)
     char err[512] = "", sig[160];
     const char *headers[] = {sig, NULL};
     double next = 0, now = 0, last_drawn = -1, end_sending = -1;
+    int drawn = 0, ch = 0;
     FILE *f;
 
     sb_log_init("sb-loadgen", SB_LOG_WARN);
@@ -370,10 +371,14 @@ int main(int argc, char **argv)
         if (now >= r.o.duration_s + (r.agents ? r.o.drain_s : 0))
             break;
         while (r.st.sent < r.o.count && now >= next && now < r.o.duration_s) {
-            int ch;
             struct sent *s = sb_calloc(1, sizeof(*s));
             char url[512];
-            lg_traffic_contact(r.traffic, r.st.sent, next, &r.body, &ch);
+            /* A contact drawn but not posted (all connections busy) is posted as drawn on
+             * the next turn, so a seed gives the same contacts however fast the target. */
+            if (!drawn) {
+                lg_traffic_contact(r.traffic, r.st.sent, next, &r.body, &ch);
+                drawn = 1;
+            }
             lg_sign(r.o.api_secret, r.body.p, r.body.len, sig, sizeof(sig));
             sb_fmt(url, sizeof(url), "%s/v1/contacts", r.o.ingest);
             s->r = &r;
@@ -382,6 +387,7 @@ int main(int argc, char **argv)
                 free(s); /* all connections busy: this arrival goes out on the next turn */
                 break;
             }
+            drawn = 0;
             r.st.sent++;
             r.st.per_channel[ch]++;
             next = lg_traffic_next_arrival(r.traffic, next);
