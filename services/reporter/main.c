@@ -65,7 +65,74 @@ static const struct sb_config_def reporter_defs[] = {
      "answer accuracy target"},
     {"targets.followup_rate", "SB_TARGET_FOLLOWUP_RATE", SB_CFG_DOUBLE, "0.8", 0, 1, 0,
      "complaint callback follow-up rate target"},
+    {"staffing.service_level", "SB_STAFFING_SERVICE_LEVEL", SB_CFG_DOUBLE, "0.8", 0, 1, 0,
+     "share of contacts the staffing recommendation answers within staffing.answer_within_s "
+     "(above 0, below 1)"},
+    {"staffing.answer_within_s", "SB_STAFFING_ANSWER_WITHIN_S", SB_CFG_INT, "20", 0, 86400, 0,
+     "answer time of the staffing service level (seconds)"},
+    {"staffing.reserve_low", "SB_STAFFING_RESERVE_LOW", SB_CFG_DOUBLE, "0.10", 0, 1, 0,
+     "smallest reserve for peaks added to the Erlang C headcount"},
+    {"staffing.reserve_high", "SB_STAFFING_RESERVE_HIGH", SB_CFG_DOUBLE, "0.15", 0, 1, 0,
+     "recommended reserve for peaks (at least staffing.reserve_low)"},
 };
+
+/* The staffing target and reserve must make a headcount: a service level strictly
+ * between 0 and 1 (1 needs endless agents), a reserve range in order. */
+static int staffing_ok(const struct sb_config *cfg)
+{
+    double sl = sb_config_double(cfg, "staffing.service_level");
+
+    if (!(sl > 0 && sl < 1)) {
+        fprintf(stderr,
+                "%s: config key \"staffing.service_level\" must be above 0 and below 1 (got %g)\n",
+                SB_REPORTER_PROGRAM, sl);
+        return 0;
+    }
+    if (sb_config_double(cfg, "staffing.reserve_high") <
+        sb_config_double(cfg, "staffing.reserve_low")) {
+        fprintf(stderr,
+                "%s: config key \"staffing.reserve_high\" must be at least "
+                "\"staffing.reserve_low\"\n",
+                SB_REPORTER_PROGRAM);
+        return 0;
+    }
+    return 1;
+}
+
+/* Publishes staffing.* to staffing_settings (migration 0017), which bi.staffing_hourly
+ * reads; a row already equal is left alone. */
+static void staffing_publish(struct reporter *r)
+{
+    struct sb_pg *pg = reporter_pg(r);
+    char sl[32], within[24], low[32], high[32], err[256];
+    const char *params[4] = {sl, within, low, high};
+    PGresult *res;
+    int perr = 0;
+
+    if (pg == NULL)
+        return;
+    sb_fmt(sl, sizeof(sl), "%.17g", sb_config_double(r->cfg, "staffing.service_level"));
+    sb_fmt(within, sizeof(within), "%lld",
+           (long long)sb_config_int(r->cfg, "staffing.answer_within_s"));
+    sb_fmt(low, sizeof(low), "%.17g", sb_config_double(r->cfg, "staffing.reserve_low"));
+    sb_fmt(high, sizeof(high), "%.17g", sb_config_double(r->cfg, "staffing.reserve_high"));
+    res = sb_pg_query(
+        pg,
+        "INSERT INTO staffing_settings (service_level, answer_within_s, reserve_low, "
+        "reserve_high) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO UPDATE SET "
+        "service_level = excluded.service_level, answer_within_s = excluded.answer_within_s, "
+        "reserve_low = excluded.reserve_low, reserve_high = excluded.reserve_high, "
+        "updated_at = now() WHERE (staffing_settings.service_level, "
+        "staffing_settings.answer_within_s, staffing_settings.reserve_low, "
+        "staffing_settings.reserve_high) IS DISTINCT FROM (excluded.service_level, "
+        "excluded.answer_within_s, excluded.reserve_low, excluded.reserve_high)",
+        4, params, &perr, err, sizeof(err));
+    if (res == NULL) {
+        sb_log_kv(SB_LOG_WARN, "staffing settings not published", "detail", err, NULL);
+        return;
+    }
+    PQclear(res);
+}
 
 /* Runs the report schedule (sb_reports_run, migration 0006) with the local time. */
 static void reports_tick(struct reporter *r)
@@ -172,7 +239,7 @@ static int run(struct sb_config *cfg)
         free(list);
         return 2;
     }
-    if (!secrets_ok(cfg)) {
+    if (!secrets_ok(cfg) || !staffing_ok(cfg)) {
         free(list);
         return 2;
     }
@@ -237,8 +304,10 @@ static int run(struct sb_config *cfg)
     rc = 0;
     int64_t reports_next = 0;
     while (!sb_stop_requested()) {
-        if (sb_config_bool(cfg, "reports.enabled") && sb_mono_ms() >= reports_next) {
-            reports_tick(&r);
+        if (sb_mono_ms() >= reports_next) {
+            staffing_publish(&r);
+            if (sb_config_bool(cfg, "reports.enabled"))
+                reports_tick(&r);
             reports_next = sb_mono_ms() + 60000;
         }
         if (sb_stage_run(stage, 0, 1000) != 0) {

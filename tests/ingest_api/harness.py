@@ -133,10 +133,16 @@ def wait_events(topic, pred, count=1, timeout=20):
     return found
 
 
-def psql(sql):
+def psql(sql, tz=None):
+    """sql: one statement, or a list of them run in turn; tz: the session's TimeZone."""
     env = dict(os.environ, PGPASSWORD=PG["password"])
+    if tz:
+        env["PGTZ"] = tz
+    cmds = []
+    for s in ([sql] if isinstance(sql, str) else sql):
+        cmds += ["-c", s]
     return subprocess.run(["psql", "-h", PG["host"], "-p", PG["port"], "-U", PG["user"], "-d",
-                           PG["db"], "-tAq", "-v", "ON_ERROR_STOP=1", "-c", sql], env=env,
+                           PG["db"], "-tAq", "-v", "ON_ERROR_STOP=1"] + cmds, env=env,
                           capture_output=True, text=True, check=True).stdout.strip()
 
 

@@ -267,6 +267,20 @@ class BiViewsTest(unittest.TestCase):
         start = DAY - datetime.timedelta(days=(DAY.isoweekday() + 2) % 7)
         self.assertIn("weekly %s to %s" % (start, start + datetime.timedelta(days=6)), week)
 
+    def test_reports_and_qa_days_are_utc_whatever_the_session_time_zone(self):
+        # `sbctl report` or a reporter whose session is in another zone covers the same
+        # UTC day: the day's content and its conversations (T1, T2, T4: all three with a
+        # share of 1, drawn in a transaction rolled back).
+        content = "SELECT sb_report_content('daily', '%s', '%s')::text" % (DAY, DAY)
+        draw = ["BEGIN", "DELETE FROM qa_samples WHERE sample_day = '%s'" % DAY,
+                "SELECT sb_qa_sample('%s', 1.0, 1)" % DAY, "ROLLBACK"]
+        utc = harness.psql(content, "UTC")
+        self.assertEqual(json.loads(utc)["summary"]["arrivals"], 5)
+        self.assertEqual(harness.psql(draw, "UTC"), "3")
+        for tz in ("Pacific/Pago_Pago", "Pacific/Kiritimati"):
+            self.assertEqual(harness.psql(content, tz), utc, tz)
+            self.assertEqual(harness.psql(draw, tz), "3", tz)
+
     def test_qa_sample_is_reproducible(self):
         # Conversations that day (a public reply): T1, T2, T4; 20 % of 3 rounds up to 1,
         # and the agent is then covered for the week.

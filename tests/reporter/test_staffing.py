@@ -20,6 +20,10 @@ import harness  # noqa: E402
 
 RUN = uuid.uuid4().hex[:8]
 AGENT = "a-st-%s" % RUN
+# The reporter's staffing.* of this test, not the defaults (80 % in 20 s, 10-15 %): the
+# view must size with what the configuration says.
+STAFFING = {"SB_STAFFING_SERVICE_LEVEL": "0.9", "SB_STAFFING_ANSWER_WITHIN_S": "30",
+            "SB_STAFFING_RESERVE_LOW": "0.2", "SB_STAFFING_RESERVE_HIGH": "0.3"}
 
 
 def free_day():
@@ -65,7 +69,7 @@ def agents_for(arrivals, aht, target=0.8, answer=20):
 class StaffingTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.reporter = Service("sb-reporter", SB_TOPICS=private_topics())
+        cls.reporter = Service("sb-reporter", SB_TOPICS=private_topics(), **STAFFING)
         t = {i: "T-st-%s-%d" % (RUN, i) for i in range(1, 4)}
         cls.t = t
         cust = "ST%s" % RUN
@@ -137,23 +141,27 @@ class StaffingTest(unittest.TestCase):
 
     def test_staffing_per_hour(self):
         # 09:00: T1 and T2, AHT (1800 + 2400) / 2 = 2100 s; 10:00: T3, AHT 1800 s.
+        self.assertEqual(bi("SELECT service_level, answer_within_s, reserve_low, reserve_high "
+                            "FROM bi.staffing_settings"), "0.9|30|0.2|0.3")
         rows = bi("SELECT to_char(hour AT TIME ZONE 'UTC', 'HH24'), arrivals, round(aht_s), "
-                  "round(traffic_erlang::numeric, 4), agents_erlang, agents_reserve_10, "
-                  "agents_recommended, round(service_level::numeric, 4) "
+                  "round(traffic_erlang::numeric, 4), agents_erlang, agents_reserve_low, "
+                  "agents_recommended, round(service_level::numeric, 4), "
+                  "service_level_target, answer_within_s "
                   "FROM bi.staffing_hourly WHERE hour >= '%sT00:00:00Z' "
                   "AND hour < '%sT00:00:00Z'::timestamptz + interval '1 day' ORDER BY hour"
                   % (DAY, DAY)).splitlines()
         expected = []
         for hour, arrivals, aht in (("09", 2, 2100), ("10", 1, 1800)):
-            c = agents_for(arrivals, aht)
+            c = agents_for(arrivals, aht, 0.9, 30)
             a = arrivals * aht / 3600
-            sl = 1 - erlang_c(a, c) * math.exp(-(c - a) * 20 / aht)
-            expected.append("%s|%d|%d|%.4f|%d|%d|%d|%.4f" % (
-                hour, arrivals, aht, a, c, math.ceil(c * 1.10 - 1e-9),
-                math.ceil(c * 1.15 - 1e-9), sl))
-        # By hand: 09:00 a = 1.1667 E, 2 agents answer 57 % within 20 s, 3 agents 87 %;
-        # 10:00 a = 0.5 E, 1 agent 50 %, 2 agents 90 %; with the reserve 4 and 3.
-        self.assertEqual([e.split("|")[4:7] for e in expected], [["3", "4", "4"], ["2", "3", "3"]])
+            sl = 1 - erlang_c(a, c) * math.exp(-(c - a) * 30 / aht)
+            expected.append("%s|%d|%d|%.4f|%d|%d|%d|%.4f|0.9|30" % (
+                hour, arrivals, aht, a, c, math.ceil(c * 1.2 - 1e-9),
+                math.ceil(c * 1.3 - 1e-9), sl))
+        # By hand, 90 % within 30 s: 09:00 a = 1.1667 E, 3 agents answer 87 %, 4 agents
+        # 97 %; 10:00 a = 0.5 E, 1 agent 50 %, 2 agents 90.2 %; with 20 % and 30 % more,
+        # 5 and 6, 3 and 3. (The defaults, 80 % in 20 s, would give 3 and 2.)
+        self.assertEqual([e.split("|")[4:7] for e in expected], [["4", "5", "6"], ["2", "3", "3"]])
         self.assertEqual(rows, expected)
 
     def test_erlang_c_matches_the_formula(self):

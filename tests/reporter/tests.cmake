@@ -12,3 +12,6 @@ sb_add_script_test(NAME itest_reporter_api
 sb_add_script_test(NAME itest_reporter_staffing
     COMMAND ${SB_PYTHON3_REPORTER} ${CMAKE_CURRENT_LIST_DIR}/test_staffing.py
     LABEL integration TIMEOUT 300 LOCK stage_services)
+# It starts its reporter with staffing.* of its own, which every reporter publishes to the
+# one staffing_settings row: no other reporter may run meanwhile.
+set_tests_properties(itest_reporter_staffing PROPERTIES RUN_SERIAL TRUE)

@@ -34,6 +34,11 @@ expect "bad rdkafka property" 1 'kafka property "linger.mss"' env SB_RDKAFKA=lin
 expect "unreachable broker" 1 'unreachable' env SB_KAFKA_BROKERS=127.0.0.1:1 SB_ADMIN_PORT=0 SB_HTTP_PORT=0 "$bin"
 expect "dev secret beyond loopback" 2 'development default' env SB_HTTP_BIND=0.0.0.0 "$bin"
 expect "unknown argument" 2 'unknown argument' "$bin" --frobnicate
+reporter="$SB_BIN_DIR/sb-reporter"
+expect "staffing target of 100 %" 2 '"staffing.service_level" must be above 0 and below 1' \
+    env SB_STAFFING_SERVICE_LEVEL=1 "$reporter"
+expect "staffing reserves out of order" 2 '"staffing.reserve_high" must be at least' \
+    env SB_STAFFING_RESERVE_LOW=0.3 SB_STAFFING_RESERVE_HIGH=0.2 "$reporter"
 "$bin" --help >"$tmp/help" 2>&1 && grep -q "SB_KAFKA_BROKERS" "$tmp/help" && passes=$((passes + 1)) ||
     { echo "FAIL: --help" >&2; failures=$((failures + 1)); }
 "$bin" --version | grep -q "^sb-ingest " && passes=$((passes + 1)) ||
