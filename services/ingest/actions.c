@@ -13,6 +13,7 @@
 #include "sb/err.h"
 #include "sb/event.h"
 #include "sb/log.h"
+#include "sb/strbuf.h"
 #include "sb/util.h"
 
 #include <stdint.h>
@@ -1272,6 +1273,32 @@ static int collab_decide(struct ingest *in, struct sb_http_resp *resp, struct sb
     return 0;
 }
 
+/* The id of event i of a step on an existing request or slip: derived from the step and
+ * the event's content, in the time of the request's or slip's own id. A step whose
+ * events were produced in part (Kafka failed after the first) is answered 503 and left
+ * undone, so the retry makes the same events again: the same ids, which the consumers
+ * drop, rather than a second note or a second reply to the customer. A retry that says
+ * something else (another outcome, another text) makes other ids. */
+static void derive_step_id(const char *sub, const char *action, size_t i, const json_t *payload,
+                           char out[SB_UUID_STRLEN + 1])
+{
+    char *content = json_dumps(payload, JSON_COMPACT | JSON_SORT_KEYS);
+    struct sb_strbuf name = {0};
+    char idx[24];
+    int64_t ms = sb_uuid7_time_ms(sub + 2); /* R-<uuid7>, S-<uuid7> */
+
+    sb_fmt(idx, sizeof(idx), "/%zu/", i);
+    sb_strbuf_append(&name, sub, strlen(sub));
+    sb_strbuf_append(&name, "/", 1);
+    sb_strbuf_append(&name, action, strlen(action));
+    sb_strbuf_append(&name, idx, strlen(idx));
+    if (content != NULL)
+        sb_strbuf_append(&name, content, strlen(content));
+    sb_uuid7_derive(ms >= 0 ? ms : sb_now_ms(), name.p, out);
+    free(content);
+    free(name.p);
+}
+
 /* Produces c->events in order, each awaited; answers 202 with the first event's id and
  * the id of a new request or slip, or 503. Returns 0 when all were acknowledged. */
 static int collab_produce(struct ingest *in, struct sb_http_resp *resp, const char *ticket,
@@ -1289,6 +1316,8 @@ static int collab_produce(struct ingest *in, struct sb_http_resp *resp, const ch
         size_t len = 0;
         int rc = sb_event_init(&ev, type, in->producer_name, ticket, NULL,
                                json_incref(json_object_get(e, "payload")));
+        if (rc == 0 && c->sub[0] != '\0')
+            derive_step_id(c->sub, a->name, i, ev.payload, ev.event_id);
         if (rc == 0)
             buf = sb_event_encode(&ev, &len);
         rc = buf ? sb_producer_send_wait(

@@ -544,6 +544,32 @@ class LifecycleTest(unittest.TestCase):
         self.take(FIN1, tid)  # the department claims it from its queue
         self.assert_valid_events(tid)
 
+    def test_a_step_produced_in_part_and_retried_is_recorded_once(self):
+        # An ingest whose producer refuses messages over 2 000 bytes: a hand-over's note
+        # goes out, its transfer (with a long customer message) does not, as when Kafka
+        # fails between the two events. The step is answered 503 and left undone.
+        tid = self.new_ticket("XR", "the invoice needs the company's new address", "xretry")
+        self.take(AG2, tid)
+        rid = self.act(AG2, tid, "requests", {"kind": "handover", "department": FIN,
+                                              "reason": "address changes are finance's",
+                                              "needed": "reissue the invoice",
+                                              "customer_message": "m" * 3000})[1]["request_id"]
+        small = h.Ingest(SB_RDKAFKA="message.max.bytes=2000")
+        try:
+            for _ in range(2):
+                st, b = self.act(SUP, tid, "requests/%s/decision" % rid,
+                                 {"outcome": "approved"}, ingest=small)
+                self.assertEqual(st, 503, b)
+        finally:
+            self.assertEqual(small.stop(), 0)
+        self.assertEqual(self.collaboration(SUP, tid)["requests"][0]["state"], "pending")
+        # Retried where Kafka takes it: the same note (the same id), then the transfer.
+        self.ok(SUP, tid, "requests/%s/decision" % rid, {"outcome": "approved"})
+        t = self.wait_ticket(tid, lambda t: any(x["reason"] == "address changes are finance's"
+                                                for x in t["transfers"]))
+        self.assertEqual(self.kinds(t), [("department_request", "requested", AG2),
+                                         ("department_request", "approved", SUP)])
+
     def test_consultation_slip_sent_answered_replied(self):
         tid = self.new_ticket("CS", "is the extended warranty valid abroad", "consult")
         self.take(AG1, tid)
