@@ -48,6 +48,9 @@ static const struct sb_config_def slawatch_defs[] = {
     {"slawatch.catchup_max_s", "SB_SLAWATCH_CATCHUP_MAX_S", SB_CFG_INT, "30", 0, 3600, 0,
      "after a partition is taken over (start, restart, rebalance), its timers follow the "
      "inputs' time until its backlog is read, at most this long"},
+    {"slawatch.defer_wait_s", "SB_SLAWATCH_DEFER_WAIT_S", SB_CFG_INT, "60", 0, 3600, 0,
+     "how long an input read before its ticket's triage (an assignment read ahead of it) waits "
+     "for the triage before it is dropped (0: dropped at once)"},
 };
 
 static volatile sig_atomic_t reload_requested;
@@ -149,6 +152,7 @@ static int run(struct sb_config *cfg)
     s.reescalate_max_ms = sb_config_int(cfg, "slawatch.reescalate_max_s") * 1000;
     s.due_soon_ms = sb_config_int(cfg, "slawatch.due_soon_s") * 1000;
     s.catchup_max_ms = sb_config_int(cfg, "slawatch.catchup_max_s") * 1000;
+    s.defer_wait_ms = sb_config_int(cfg, "slawatch.defer_wait_s") * 1000;
     s.roster_miss_ms = sb_config_int(cfg, "slawatch.roster_miss_s") * 1000;
     metrics_init(&s);
 

@@ -125,6 +125,7 @@ static void deferred_add(struct sw_part *p, int topic, const rd_kafka_message_t 
     memcpy(d->envelope, rkm->payload, rkm->len);
     d->envelope[rkm->len] = '\0';
     d->len = rkm->len;
+    d->kept_mono = sb_mono_ms();
 }
 
 /* Forgets deferred input i (applied or dropped); its row is deleted at the next flush. */
@@ -144,18 +145,26 @@ static void deferred_forget(struct sw_part *p, size_t i)
     p->ndeferred--;
 }
 
-/* The backlog is read: deferred inputs left belong to no ticket triaged in this group. */
-static void deferred_drop_all(struct sw_part *p)
+/* Drops the deferred inputs that waited wait_ms or longer for their ticket's triage
+ * (all of them with 0): they belong to no ticket triaged in this group. */
+static void deferred_expire(struct sw_part *p, int64_t wait_ms)
 {
-    if (p->ndeferred > 0) {
+    int64_t mono = sb_mono_ms();
+    size_t dropped = 0;
+
+    for (size_t i = p->ndeferred; i > 0; i--) {
+        if (wait_ms > 0 && mono - p->deferred[i - 1].kept_mono < wait_ms)
+            continue;
+        deferred_forget(p, i - 1);
+        dropped++;
+    }
+    if (dropped > 0) {
         char part[16], n[24];
         sb_fmt(part, sizeof(part), "%d", (int)p->id);
-        sb_fmt(n, sizeof(n), "%zu", p->ndeferred);
+        sb_fmt(n, sizeof(n), "%zu", dropped);
         sb_log_kv(SB_LOG_INFO, "inputs of tickets never triaged in this group dropped", "partition",
                   part, "inputs", n, NULL);
     }
-    while (p->ndeferred > 0)
-        deferred_forget(p, p->ndeferred - 1);
 }
 
 /* ------------------------------------------------------------------ PostgreSQL */
@@ -421,6 +430,7 @@ static int part_load(struct slawatch *s, struct sw_part *p)
             d->envelope = sb_strdup(PQgetvalue(res, i, 4));
             d->len = strlen(d->envelope);
             d->written = true;
+            d->kept_mono = sb_mono_ms();
         }
     }
     PQclear(res);
@@ -428,7 +438,7 @@ static int part_load(struct slawatch *s, struct sw_part *p)
         sb_metric_add(s->m_restored, (double)restored);
     catchup_begin(s, p);
     if (!p->catching_up)
-        deferred_drop_all(p);
+        deferred_expire(p, s->defer_wait_ms);
     {
         char n[24], b[96];
         size_t len = 0;
@@ -571,6 +581,8 @@ void sw_catchup_turn(struct slawatch *s)
     for (int i = 0; i < SW_MAX_PARTS; i++) {
         struct sw_part *p = s->parts[i];
         bool done = true;
+        if (p != NULL && !p->catching_up && p->ndeferred > 0)
+            deferred_expire(p, s->defer_wait_ms);
         if (p == NULL || !p->catching_up)
             continue;
         for (int t = 0; t < SW_NTOPICS; t++) {
@@ -586,7 +598,8 @@ void sw_catchup_turn(struct slawatch *s)
         if (done || mono >= p->catchup_until) {
             char part[16];
             p->catching_up = false;
-            deferred_drop_all(p);
+            /* What waits still for its triage waits no longer than it would live. */
+            deferred_expire(p, s->defer_wait_ms);
             sb_fmt(part, sizeof(part), "%d", (int)p->id);
             sb_log_kv(SB_LOG_INFO,
                       done ? "partition caught up: timers follow the wall clock"
@@ -1350,9 +1363,10 @@ enum sb_stage_result sw_handle(void *ctx, const struct sb_event *ev, const rd_ka
         sb_fmt(reason, reason_size, "payload: customer_key or band missing");
         return SB_STAGE_INVALID;
     }
-    /* Catching up, the three backlogs are read side by side: an input of a ticket whose
-     * triage is not read yet waits for it (or for the end of the catch-up). */
-    if (p->catching_up && strcmp(ev->type, "ticket.triaged") != 0 &&
+    /* The three topics are read side by side: an input of a ticket whose triage is not
+     * read yet (an assignment read ahead of it) waits for it — to the end of a catch-up,
+     * and live at most slawatch.defer_wait_s. */
+    if ((p->catching_up || s->defer_wait_ms > 0) && strcmp(ev->type, "ticket.triaged") != 0 &&
         facts_get(p, ev->ticket_id) == NULL) {
         deferred_add(p, ti, rkm, ev);
         return SB_STAGE_PENDING;

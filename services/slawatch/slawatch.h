@@ -34,7 +34,8 @@ struct sw_deferred {
     int64_t offset, occurred_ms;
     char *envelope; /* the message as read */
     size_t len;
-    bool written; /* its row is in the snapshot */
+    bool written;      /* its row is in the snapshot */
+    int64_t kept_mono; /* monotonic ms it was read (or restored) */
 };
 
 /* A row of sla_deferred_inputs to delete at the next flush. */
@@ -107,6 +108,7 @@ struct slawatch {
 
     struct sb_stage *stage; /* its assignment says which partitions are held */
     int64_t catchup_max_ms;
+    int64_t defer_wait_ms; /* outside a catch-up, how long an input waits for its triage */
     struct sw_part *parts[SW_MAX_PARTS];
     struct sb_sla_events events; /* produced at the next flush */
     int32_t *ev_part;            /* partition of each pending event */

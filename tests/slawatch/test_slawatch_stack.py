@@ -682,6 +682,33 @@ class SlawatchTeamTest(Base):
             self.assertValid(e)
         self.assertNoDuplicateSteps(evs)
 
+    def test_assignment_read_before_the_triage_waits_for_it(self):
+        # The watcher reads its three topics side by side: an assignment read before its
+        # ticket's triage (routing ahead of triage on a busy stack) waits for the triage
+        # and is applied after it, in the order they occurred.
+        t, ctl = ("T-slw-%s-%s" % (self.run_id, x) for x in ("ahd", "ctl2"))
+        svc = self.start()
+        try:
+            t0 = int(time.time()) + 0.5
+            produce("sb.tickets.v1", [triaged(ctl, band="P3", t=t0)])
+            wait_for(lambda v: len(of(v, ctl, "sla.started")) >= 1, [ctl], 30 * SLOW)
+            produce("sb.routing.v1", [envelope("ticket.assigned", t, {
+                "agent_id": self.agent, "queue": "any/order_payment", "wait_ms": 900},
+                t0 + 1.0)])
+            time.sleep(1.0)  # read by the watcher before the triage exists
+            produce("sb.tickets.v1", [triaged(t, band="P3", t=t0)])
+            evs = wait_for(lambda v: len(of(self.mine(v), t, "sla.breached")) >= 1, [t],
+                           30 * SLOW)
+            logs = svc.logs()
+        finally:
+            self.assertEqual(svc.stop(), 0)
+        origin = int(t0 * 1000)
+        fr = unique(of(self.mine(evs), t, "sla.started"))
+        self.assertEqual([e["payload"]["target_s"] for e in fr], [60, 8], logs[-2000:])
+        self.assertEqual(parse_ms(fr[1]["occurred_at"]) - origin, 1000)
+        self.assertEqual(parse_ms(unique(of(evs, t, "sla.breached"))[0]["payload"]["target_at"])
+                         - origin, 8000)
+
     def test_team_kept_across_restart(self):
         t = "T-slw-%s-rst" % self.run_id
         group = "sb-slawatch-test-" + self.run_id
