@@ -185,7 +185,10 @@ static const char sql_agents[] =
     "WHERE $1 = 'all' OR ($1 = 'agent' AND i.agent_id = $2) OR ($1 = 'lead' AND a.team_id = $3)";
 
 /* SLA clocks of open tickets that breached, were warned, or are due within 15 minutes;
- * a first-response clock ends with the first response. $1..$3 the scope. */
+ * a first-response clock ends with the first response. With them the consultation and
+ * complaint slips still unanswered (sb-ingest's ticket_slips) past or within 15 minutes
+ * of their due time, as clocks "slip:<id>" of kind consultation_slip or complaint_slip:
+ * a department's late answer shows where an SLA would. $1..$3 the scope. */
 static const char sql_sla[] =
     "WITH c AS (SELECT DISTINCT ON (payload ->> 'clock_id') ticket_id, payload ->> 'clock_id' AS "
     "clock_id, payload ->> 'kind' AS kind, payload ->> 'band' AS band, "
@@ -197,14 +200,17 @@ static const char sql_sla[] =
     "breached, bool_or(type = 'sla.warning') AS warned FROM ticket_events "
     "WHERE type IN ('sla.warning', 'sla.breached') AND occurred_at > now() - interval '30 days' "
     "GROUP BY 1), "
-    "r AS (SELECT c.*, t.status, t.owner_agent_id, t.queue, t.channel, coalesce(s.breached, "
-    "false) AS breached, coalesce(s.warned, false) AS warned FROM c "
-    "JOIN tickets t ON t.id = c.ticket_id LEFT JOIN agents a ON a.id = t.owner_agent_id "
-    "LEFT JOIN s ON s.clock_id = c.clock_id "
+    "u AS (SELECT c.*, coalesce(s.breached, false) AS breached, coalesce(s.warned, false) AS "
+    "warned FROM c LEFT JOIN s ON s.clock_id = c.clock_id "
+    "WHERE s.breached OR s.warned OR c.target_at < now() + interval '15 minutes' "
+    "UNION ALL SELECT ticket_id, 'slip:' || id, kind || '_slip', NULL, due_at, due_at <= now(), "
+    "false FROM ticket_slips WHERE state = 'open' AND due_at < now() + interval '15 minutes'), "
+    "r AS (SELECT u.ticket_id, u.clock_id, u.kind, coalesce(u.band, t.band) AS band, "
+    "u.target_at, u.breached, u.warned, t.status, t.owner_agent_id, t.queue, t.channel FROM u "
+    "JOIN tickets t ON t.id = u.ticket_id LEFT JOIN agents a ON a.id = t.owner_agent_id "
     "WHERE t.status NOT IN ('resolved', 'awaiting_archive', 'archived') "
-    "AND t.merged_into IS NULL AND NOT (c.kind = 'first_response' AND t.first_response_at IS "
-    "NOT NULL) AND (s.breached OR s.warned OR c.target_at < now() + interval '15 minutes') "
-    "AND " SCOPE(
+    "AND t.merged_into IS NULL AND NOT (u.kind = 'first_response' AND t.first_response_at IS "
+    "NOT NULL) AND " SCOPE(
         "$1", "$2",
         "$3") ") "
               "SELECT jsonb_build_object('as_of', now(), "

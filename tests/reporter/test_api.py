@@ -277,6 +277,59 @@ class ApiTest(unittest.TestCase):
         a1 = {a["agent_id"]: a for a in day["agents"]}[A1]
         self.assertEqual((a1["resolved_today"], a1["replies_today"]), (1, 2))
 
+    def test_sla_risks_with_overdue_slips(self):
+        # t2 (A1's, open): its resolution clock breached 5 minutes ago; and its slips to
+        # team B: one 10 minutes past due, one due in 5 minutes, one due in an hour (not
+        # yet at risk), one past due but answered (done).
+        t2 = self.t[2]
+        now = datetime.datetime.now(datetime.timezone.utc)
+
+        def iso(d):
+            return d.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+        clock = "%s:resolution" % t2
+        sla = []
+        for type_, ago, extra in (("sla.started", 3600, {"target_s": 3300}),
+                                  ("sla.breached", 240, {"late_ms": 60000, "agent_id": A1})):
+            e = example(type_, t2, clock_id=clock, kind="resolution", band="P2",
+                        target_at=iso(now - datetime.timedelta(seconds=300)), **extra)
+            e["occurred_at"] = iso(now - datetime.timedelta(seconds=ago))
+            e["event_id"] = uuid7()
+            sla.append(("sb.sla.v1", e))
+        project(sla)
+        slips = {k: "S-%s-%s" % (k, RUN) for k in ("late", "soon", "later", "answered")}
+        harness.psql(
+            "INSERT INTO ticket_slips (id, ticket_id, kind, department, question, sent_by, "
+            "sent_at, due_at) VALUES "
+            "('{late}', '{t}', 'consultation', '{d}', 'q', '{a}', now() - interval '2 hours', "
+            "now() - interval '10 minutes'), "
+            "('{soon}', '{t}', 'complaint', '{d}', 'q', '{a}', now(), "
+            "now() + interval '5 minutes'), "
+            "('{later}', '{t}', 'complaint', '{d}', 'q', '{a}', now(), "
+            "now() + interval '1 hour'); "
+            "INSERT INTO ticket_slips (id, ticket_id, kind, department, question, sent_by, "
+            "sent_at, due_at, state, answer, answered_by, answered_at) VALUES "
+            "('{answered}', '{t}', 'consultation', '{d}', 'q', '{a}', now() - interval "
+            "'2 hours', now() - interval '1 hour', 'answered', 'a', '{b}', now())"
+            .format(t=t2, d=TEAM_B, a=A1, b=B1, **slips))
+        try:
+            body = self.ok("/api/v1/sla/risks?limit=500", "agent_a1")
+            got = {x["clock_id"]: (x["kind"], x["state"], x["band"], x["owner_agent_id"])
+                   for x in body["items"]}
+            self.assertEqual(got, {
+                clock: ("resolution", "breached", "P2", A1),
+                "slip:" + slips["late"]: ("consultation_slip", "breached", "P2", A1),
+                "slip:" + slips["soon"]: ("complaint_slip", "due_soon", "P2", A1)})
+            self.assertEqual((body["breached"], body["at_risk"]), (2, 1))
+            late = [x for x in body["items"] if x["clock_id"] == "slip:" + slips["late"]][0]
+            self.assertLessEqual(late["remaining_s"], -600)
+            # Another team's agent sees none of them.
+            other = self.ok("/api/v1/sla/risks?limit=500", "agent_b1")["items"]
+            self.assertEqual([x for x in other if x["ticket_id"] == t2], [])
+        finally:
+            harness.psql("DELETE FROM ticket_slips WHERE id IN (%s)"
+                         % ",".join("'%s'" % v for v in slips.values()))
+
     # ------------------------------------------------------------------ reports, summary
     def test_reports_csv_and_html(self):
         rid = harness.psql("SELECT sb_report_generate('daily', '%s')" % DAY)
