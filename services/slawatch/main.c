@@ -48,6 +48,10 @@ static const struct sb_config_def slawatch_defs[] = {
     {"slawatch.catchup_max_s", "SB_SLAWATCH_CATCHUP_MAX_S", SB_CFG_INT, "30", 0, 3600, 0,
      "after a partition is taken over (start, restart, rebalance), its timers follow the "
      "inputs' time until its backlog is read, at most this long"},
+    {"slawatch.broker_check_ms", "SB_SLAWATCH_BROKER_CHECK_MS", SB_CFG_INT, "500", 50, 60000, 0,
+     "how often the broker is asked whether it answers; while it does not, no deadline "
+     "fires (inputs it holds may not have been read), and when it answers again every "
+     "partition catches up before the timers follow the wall clock"},
     {"slawatch.defer_wait_s", "SB_SLAWATCH_DEFER_WAIT_S", SB_CFG_INT, "60", 0, 3600, 0,
      "how long an input read before its ticket's triage (an assignment read ahead of it) waits "
      "for the triage before it is dropped (0: dropped at once)"},
@@ -222,12 +226,16 @@ static int run(struct sb_config *cfg)
         const int64_t tick = sb_config_int(cfg, "slawatch.tick_ms");
         const int64_t refresh = sb_config_int(cfg, "slawatch.refresh_s") * 1000;
         const int64_t roster_refresh = sb_config_int(cfg, "slawatch.roster_refresh_s") * 1000;
+        const int64_t check = sb_config_int(cfg, "slawatch.broker_check_ms");
         int64_t reload_next = sb_mono_ms() + refresh, gauges_next = 0;
-        int64_t roster_next = sb_mono_ms() + roster_refresh;
+        int64_t roster_next = sb_mono_ms() + roster_refresh, check_next = 0;
+        int64_t answered_ms = sb_now_ms(); /* wall time of the last question answered */
+        int64_t answered_mono = sb_mono_ms();
+        bool held = false;
 
         while (!sb_stop_requested()) {
             int64_t now = sb_now_ms(), due = sw_next_due(&s), wait = tick;
-            if (due != SB_SLA_NEVER)
+            if (due != SB_SLA_NEVER && !held)
                 wait = due <= now ? 1 : (due - now < tick ? due - now : tick);
             if (sb_stage_run(stage, 0, wait) != 0) {
                 rc = 1;
@@ -249,7 +257,33 @@ static int run(struct sb_config *cfg)
                 sw_reload_roster(&s);
                 roster_next = sb_mono_ms() + roster_refresh;
             }
-            sw_advance(&s, sb_now_ms());
+            /* A deadline fires only while the broker answers: an input it took just
+             * before it stopped (a reply before the deadline) would otherwise be read
+             * after a breach that is not one. Back, it is read first (a catch-up). */
+            if (sb_mono_ms() >= check_next) {
+                int64_t asked = sb_now_ms(), asked_mono = sb_mono_ms();
+                if (sb_producer_ping(s.producer, (int)(check < 1000 ? 1000 : check)) == 0) {
+                    /* Back after no answer, or after a turn too long to ask (a flush
+                     * waiting for the broker): inputs it took meanwhile are read first. */
+                    if (held || asked_mono - answered_mono > check + 2000) {
+                        sb_log_kv(SB_LOG_INFO,
+                                  held ? "Kafka answers again: partitions catch up"
+                                       : "a loop turn outlasted the broker check: partitions "
+                                         "catch up",
+                                  NULL);
+                        held = false;
+                        sw_catchup_all(&s);
+                    }
+                    answered_ms = asked;
+                    answered_mono = asked_mono;
+                } else if (!held) {
+                    held = true;
+                    sb_log_kv(SB_LOG_WARN, "Kafka does not answer: SLA deadlines wait for it",
+                              NULL);
+                }
+                check_next = sb_mono_ms() + check;
+            }
+            sw_advance(&s, held ? answered_ms : sb_now_ms());
             /* Produces what fell due and writes what changed (nothing to do: no work); a
              * failed flush is retried on the next turn with the same event ids. */
             sw_flush(&s);

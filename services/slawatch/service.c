@@ -312,7 +312,10 @@ static uint16_t cal_index(const struct slawatch *s, const char *id)
  * topic (a group's first start) the reading position is unknown, and the topic counts
  * as read after a loop turn that brought none of its messages (3 s after the take-over
  * at the earliest, so that fetching has begun). */
-static void catchup_begin(struct slawatch *s, struct sw_part *p)
+/* Starts the catch-up of a partition: the end of each topic's log is asked (waiting at
+ * most timeout_ms; after one failure, *ask is cleared and the others are not asked but
+ * asked again in the turns that follow). */
+static void catchup_begin(struct slawatch *s, struct sw_part *p, int timeout_ms, bool *ask)
 {
     rd_kafka_t *rk = s->producer != NULL ? sb_producer_rk(s->producer) : NULL;
 
@@ -326,12 +329,23 @@ static void catchup_begin(struct slawatch *s, struct sw_part *p)
         p->seen[t] = false;
         p->topic_ms[t] = 0;
         p->end_offset[t] = p->next_offset[t];
+        /* Where the snapshot knows no position (the group never read the partition), the
+         * topic also counts as read after a turn without its messages. */
+        p->by_offset[t] = p->pos_known[t];
+        p->end_unknown[t] = false;
         if (rk == NULL || s->catchup_max_ms <= 0)
             continue;
-        if (rd_kafka_query_watermark_offsets(rk, topic_names[t], p->id, &lo, &hi, 5000) !=
-            RD_KAFKA_RESP_ERR_NO_ERROR) {
-            p->by_offset[t] = false; /* unknown end: read after a turn without its messages */
+        if (!*ask || rd_kafka_query_watermark_offsets(rk, topic_names[t], p->id, &lo, &hi,
+                                                      timeout_ms) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            *ask = false;
             p->reached[t] = false;
+            /* Where the reading position is known, the end is asked again each turn
+             * (a broker just back may not lead the partition yet); where it is not, only
+             * a turn without its messages says the topic is read. */
+            if (p->pos_known[t])
+                p->end_unknown[t] = true;
+            else
+                p->end_offset[t] = INT64_MAX;
         } else if (hi > lo && hi > p->next_offset[t]) {
             p->end_offset[t] = hi;
             p->reached[t] = false;
@@ -360,7 +374,7 @@ static int part_load(struct slawatch *s, struct sw_part *p)
         for (int t = 0; t < SW_NTOPICS; t++)
             if (strcmp(PQgetvalue(res, i, 0), topic_names[t]) == 0) {
                 p->next_offset[t] = strtoll(PQgetvalue(res, i, 1), NULL, 10);
-                p->by_offset[t] = true;
+                p->pos_known[t] = true;
             }
     PQclear(res);
     res =
@@ -436,7 +450,10 @@ static int part_load(struct slawatch *s, struct sw_part *p)
     PQclear(res);
     if (s->m_restored != NULL)
         sb_metric_add(s->m_restored, (double)restored);
-    catchup_begin(s, p);
+    {
+        bool ask = true;
+        catchup_begin(s, p, 5000, &ask);
+    }
     if (!p->catching_up)
         deferred_expire(p, s->defer_wait_ms);
     {
@@ -447,7 +464,7 @@ static int part_load(struct slawatch *s, struct sw_part *p)
             char one[32];
             if (p->reached[t])
                 sb_fmt(one, sizeof(one), "0");
-            else if (p->by_offset[t])
+            else if (p->by_offset[t] && !p->end_unknown[t])
                 sb_fmt(one, sizeof(one), "%lld", (long long)(p->end_offset[t] - p->next_offset[t]));
             else
                 sb_fmt(one, sizeof(one), "?");
@@ -575,9 +592,29 @@ int sw_sync(struct slawatch *s, bool restore)
     return rc;
 }
 
+void sw_catchup_all(struct slawatch *s)
+{
+    bool ask = true;
+    for (int i = 0; i < SW_MAX_PARTS; i++) {
+        struct sw_part *p = s->parts[i];
+        char part[16];
+        if (p == NULL)
+            continue;
+        catchup_begin(s, p, 500, &ask);
+        sb_fmt(part, sizeof(part), "%d", (int)p->id);
+        sb_log_kv(SB_LOG_INFO,
+                  p->catching_up ? "partition catching up: timers follow the inputs' time"
+                                 : "partition caught up: timers follow the wall clock",
+                  "partition", part, NULL);
+    }
+}
+
 void sw_catchup_turn(struct slawatch *s)
 {
+    rd_kafka_t *rk = s->producer != NULL ? sb_producer_rk(s->producer) : NULL;
     int64_t mono = sb_mono_ms();
+    bool ask = rk != NULL; /* one failed question a turn: the others would fail too */
+
     for (int i = 0; i < SW_MAX_PARTS; i++) {
         struct sw_part *p = s->parts[i];
         bool done = true;
@@ -586,7 +623,17 @@ void sw_catchup_turn(struct slawatch *s)
         if (p == NULL || !p->catching_up)
             continue;
         for (int t = 0; t < SW_NTOPICS; t++) {
-            if (!p->reached[t] && p->next_offset[t] >= p->end_offset[t])
+            int64_t lo = 0, hi = 0;
+            if (!p->reached[t] && p->end_unknown[t] && ask) {
+                if (rd_kafka_query_watermark_offsets(rk, topic_names[t], p->id, &lo, &hi, 200) ==
+                    RD_KAFKA_RESP_ERR_NO_ERROR) {
+                    p->end_unknown[t] = false;
+                    p->end_offset[t] = hi > lo && hi > p->end_offset[t] ? hi : p->end_offset[t];
+                } else {
+                    ask = false;
+                }
+            }
+            if (!p->reached[t] && !p->end_unknown[t] && p->next_offset[t] >= p->end_offset[t])
                 p->reached[t] = true;
             if (!p->reached[t] && !p->by_offset[t] && !p->seen[t] && p->turns > 0 &&
                 mono - p->restored_at >= 3000)

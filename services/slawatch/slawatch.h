@@ -54,9 +54,11 @@ struct sw_part {
      * log end when restored) is read before the timers follow the wall clock; until
      * then they follow the input time (topic_ms) of the topics not read yet. */
     bool catching_up;
-    bool reached[SW_NTOPICS];   /* backlog of the topic read */
-    bool by_offset[SW_NTOPICS]; /* reached when next_offset >= end_offset */
-    bool seen[SW_NTOPICS];      /* a message of the topic came in this loop turn */
+    bool reached[SW_NTOPICS];     /* backlog of the topic read */
+    bool by_offset[SW_NTOPICS];   /* reached when next_offset >= end_offset */
+    bool pos_known[SW_NTOPICS];   /* the snapshot has the topic's offset */
+    bool end_unknown[SW_NTOPICS]; /* the log end could not be asked yet: asked again */
+    bool seen[SW_NTOPICS];        /* a message of the topic came in this loop turn */
     int64_t end_offset[SW_NTOPICS];
     int64_t topic_ms[SW_NTOPICS]; /* newest input time read per topic */
     int64_t restored_at;          /* monotonic */
@@ -146,6 +148,10 @@ int sw_sync(struct slawatch *s, bool restore);
 /* After each loop turn: ends the catch-up of partitions whose backlog is read (or whose
  * catch-up time is over). */
 void sw_catchup_turn(struct slawatch *s);
+
+/* Every partition held catches up again (the broker answers again after it did not:
+ * inputs it had taken may not have been read yet). */
+void sw_catchup_all(struct slawatch *s);
 
 /* Fires the steps due by now_ms; a partition catching up only those due by the input
  * time of the topics it has not read up to the end yet. Returns the steps taken. */

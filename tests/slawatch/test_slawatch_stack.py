@@ -239,6 +239,29 @@ class SlawatchStackTest(Base):
             self.assertValid(e)
         self.assertNoDuplicateSteps(evs)
 
+    def test_stalled_watcher_reads_what_came_before_it_judges(self):
+        # The watcher stalls (SIGSTOP: a paused VM, a starved process, a flush waiting for
+        # a broker that is down) while a reply comes and the deadline passes. Going on, it
+        # reads what came meanwhile before it judges: no breach for the replied ticket;
+        # the control ticket breaches once.
+        t, ctl = "T-slw-%s-stall" % RUN, "T-slw-%s-ctl5" % RUN
+        produce("sb.tickets.v1", [triaged(t), triaged(ctl)])  # P2: first response in 6 s
+        wait_for(lambda v: all(len(of(v, x, "sla.started")) == 1 for x in (t, ctl)), [t, ctl],
+                 30 * SLOW)
+        os.kill(self.svc.proc.pid, signal.SIGSTOP)
+        try:
+            produce("sb.activity.v1", [replied(t)])  # well before the deadline
+            time.sleep(8)
+        finally:
+            os.kill(self.svc.proc.pid, signal.SIGCONT)
+        evs = wait_for(lambda v: len(of(v, ctl, "sla.breached")) >= 1, [t, ctl], 30 * SLOW)
+        self.assertEqual(len(of(evs, ctl, "sla.breached")), 1, self.svc.logs()[-3000:])
+        time.sleep(2.0)
+        evs = sla_events([t, ctl])
+        self.assertEqual(of(evs, t, "sla.breached"), [], self.svc.logs()[-3000:])
+        self.assertEqual(len(unique(of(evs, ctl, "sla.breached"))), 1)
+        self.assertNoDuplicateSteps(evs)
+
     def test_reply_and_resolve_stop_clocks_and_schedule_followups(self):
         t, ctl = "T-slw-%s-res" % RUN, "T-slw-%s-ctl2" % RUN
         produce("sb.tickets.v1", [
