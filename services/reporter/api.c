@@ -78,7 +78,8 @@ struct reporter_api {
     pthread_cond_t refresh_cond; /* a slot wants a refresh, or stopping */
     pthread_t refresher;
     int refresher_started, stopping;
-    char targets[512]; /* the summary's targets, a JSON object built from targets.* */
+    char targets[512];   /* the summary's targets, a JSON object built from targets.* */
+    char due_soon_s[24]; /* api.sla_due_soon_s: the at-risk horizon of the SLA risks */
 };
 
 /* Who is asking: scope "all" (supervisor, admin), "lead" (team) or "agent" (own). */
@@ -184,11 +185,12 @@ static const char sql_agents[] =
     "LEFT JOIN rep r ON r.agent_id = i.agent_id "
     "WHERE $1 = 'all' OR ($1 = 'agent' AND i.agent_id = $2) OR ($1 = 'lead' AND a.team_id = $3)";
 
-/* SLA clocks of open tickets that breached, were warned, or are due within 15 minutes;
- * a first-response clock ends with the first response. With them the consultation and
- * complaint slips still unanswered (sb-ingest's ticket_slips) past or within 15 minutes
- * of their due time, as clocks "slip:<id>" of kind consultation_slip or complaint_slip:
- * a department's late answer shows where an SLA would. $1..$3 the scope. */
+/* SLA clocks of open tickets that breached, were warned, or are due within $5 seconds
+ * (api.sla_due_soon_s); a first-response clock ends with the first response. With them
+ * the consultation and complaint slips still unanswered (sb-ingest's ticket_slips) past
+ * or within $5 seconds of their due time, as clocks "slip:<id>" of kind
+ * consultation_slip or complaint_slip: a department's late answer shows where an SLA
+ * would. $1..$3 the scope, $4 the limit. */
 static const char sql_sla[] =
     "WITH c AS (SELECT DISTINCT ON (payload ->> 'clock_id') ticket_id, payload ->> 'clock_id' AS "
     "clock_id, payload ->> 'kind' AS kind, payload ->> 'band' AS band, "
@@ -202,9 +204,10 @@ static const char sql_sla[] =
     "GROUP BY 1), "
     "u AS (SELECT c.*, coalesce(s.breached, false) AS breached, coalesce(s.warned, false) AS "
     "warned FROM c LEFT JOIN s ON s.clock_id = c.clock_id "
-    "WHERE s.breached OR s.warned OR c.target_at < now() + interval '15 minutes' "
+    "WHERE s.breached OR s.warned OR c.target_at < now() + $5::int * interval '1 second' "
     "UNION ALL SELECT ticket_id, 'slip:' || id, kind || '_slip', NULL, due_at, due_at <= now(), "
-    "false FROM ticket_slips WHERE state = 'open' AND due_at < now() + interval '15 minutes'), "
+    "false FROM ticket_slips WHERE state = 'open' AND due_at < now() + $5::int * interval '1 "
+    "second'), "
     "r AS (SELECT u.ticket_id, u.clock_id, u.kind, coalesce(u.band, t.band) AS band, "
     "u.target_at, u.breached, u.warned, t.status, t.owner_agent_id, t.queue, t.channel FROM u "
     "JOIN tickets t ON t.id = u.ticket_id LEFT JOIN agents a ON a.id = t.owner_agent_id "
@@ -309,7 +312,7 @@ struct statement {
 static const struct statement statements[] = {
     {"api_token", sql_token, 1},     {"api_ticket", sql_ticket, 4},
     {"api_search", sql_search, 13},  {"api_queues", sql_queues, 0},
-    {"api_agents", sql_agents, 4},   {"api_sla", sql_sla, 4},
+    {"api_agents", sql_agents, 4},   {"api_sla", sql_sla, 5},
     {"api_reports", sql_reports, 3}, {"api_report_file", sql_report_file, 3},
     {"api_summary", sql_summary, 2},
 };
@@ -1227,14 +1230,14 @@ static void sla_risks(struct reporter_api *api, const struct principal *who,
                       const struct sb_http_req *req, struct sb_http_resp *resp)
 {
     char limit[24];
-    const char *params[4] = {who->scope, who->agent_id, who->team, limit};
+    const char *params[5] = {who->scope, who->agent_id, who->team, limit, api->due_soon_s};
     int64_t n;
     PGresult *res;
 
     if (int_param(req, resp, "limit", 1, 500, 100, &n) != 0)
         return;
     sb_fmt(limit, sizeof(limit), "%lld", (long long)n);
-    res = query(api, resp, "api_sla", 4, params);
+    res = query(api, resp, "api_sla", 5, params);
     if (res != NULL)
         json_result(resp, res);
 }
@@ -1481,6 +1484,8 @@ struct reporter_api *reporter_api_new(const struct sb_config *cfg, struct sb_met
     pthread_cond_init(&api->cache_cond, NULL);
     pthread_cond_init(&api->refresh_cond, NULL);
     api->cache_ms = sb_config_int(cfg, "api.cache_ms");
+    sb_fmt(api->due_soon_s, sizeof(api->due_soon_s), "%lld",
+           (long long)sb_config_int(cfg, "api.sla_due_soon_s"));
     /* The keys are those of docs/api.md; %g keeps a configured share as written. */
     sb_fmt(api->targets, sizeof(api->targets),
            "{\"first_contact_resolution\": %g, \"first_response_presale_s\": %lld, "

@@ -31,6 +31,9 @@ static const struct sb_config_def reporter_defs[] = {
     {"api.cache_ms", "SB_API_CACHE_MS", SB_CFG_INT, "1000", 0, 60000, 0,
      "how long the day's summary, the live queues and ticket searches are shared between readers "
      "(0: off)"},
+    {"api.sla_due_soon_s", "SB_API_SLA_DUE_SOON_S", SB_CFG_INT, "900", 1, 86400, 0,
+     "the SLA risks list clocks and slips due within this many seconds (besides those warned "
+     "or breached)"},
     {"auth.admin_token", "SB_ADMIN_TOKEN", SB_CFG_STRING, "dev-admin-token", 0, -1, 0,
      "bearer token with the admin role besides the tokens of api_tokens (empty: none)"},
     {"admin.port", "SB_ADMIN_PORT", SB_CFG_INT, "9105", 0, 65535, 0,

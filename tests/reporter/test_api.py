@@ -115,8 +115,10 @@ class ApiTest(unittest.TestCase):
         # The waiting tickets in QUEUE belong to a day long past: today's live view still
         # shows them, oldest first.
         cls.port = harness.free_port()
+        # At risk: due within 30 minutes (the default is 15).
         cls.reporter = Service("sb-reporter", SB_HTTP_PORT=cls.port, SB_ADMIN_TOKEN=ADMIN,
-                               SB_REPORTS_ENABLED="false", SB_HTTP_THREADS="4")
+                               SB_REPORTS_ENABLED="false", SB_HTTP_THREADS="4",
+                               SB_API_SLA_DUE_SOON_S="1800")
 
     @classmethod
     def tearDownClass(cls):
@@ -279,8 +281,9 @@ class ApiTest(unittest.TestCase):
 
     def test_sla_risks_with_overdue_slips(self):
         # t2 (A1's, open): its resolution clock breached 5 minutes ago; and its slips to
-        # team B: one 10 minutes past due, one due in 5 minutes, one due in an hour (not
-        # yet at risk), one past due but answered (done).
+        # team B: one 10 minutes past due, one due in 5 minutes, one in 20 minutes (at
+        # risk with this reporter's 30-minute horizon), one due in an hour (not yet at
+        # risk), one past due but answered (done).
         t2 = self.t[2]
         now = datetime.datetime.now(datetime.timezone.utc)
 
@@ -297,7 +300,7 @@ class ApiTest(unittest.TestCase):
             e["event_id"] = uuid7()
             sla.append(("sb.sla.v1", e))
         project(sla)
-        slips = {k: "S-%s-%s" % (k, RUN) for k in ("late", "soon", "later", "answered")}
+        slips = {k: "S-%s-%s" % (k, RUN) for k in ("late", "soon", "mid", "later", "answered")}
         harness.psql(
             "INSERT INTO ticket_slips (id, ticket_id, kind, department, question, sent_by, "
             "sent_at, due_at) VALUES "
@@ -305,6 +308,8 @@ class ApiTest(unittest.TestCase):
             "now() - interval '10 minutes'), "
             "('{soon}', '{t}', 'complaint', '{d}', 'q', '{a}', now(), "
             "now() + interval '5 minutes'), "
+            "('{mid}', '{t}', 'consultation', '{d}', 'q', '{a}', now(), "
+            "now() + interval '20 minutes'), "
             "('{later}', '{t}', 'complaint', '{d}', 'q', '{a}', now(), "
             "now() + interval '1 hour'); "
             "INSERT INTO ticket_slips (id, ticket_id, kind, department, question, sent_by, "
@@ -319,8 +324,9 @@ class ApiTest(unittest.TestCase):
             self.assertEqual(got, {
                 clock: ("resolution", "breached", "P2", A1),
                 "slip:" + slips["late"]: ("consultation_slip", "breached", "P2", A1),
-                "slip:" + slips["soon"]: ("complaint_slip", "due_soon", "P2", A1)})
-            self.assertEqual((body["breached"], body["at_risk"]), (2, 1))
+                "slip:" + slips["soon"]: ("complaint_slip", "due_soon", "P2", A1),
+                "slip:" + slips["mid"]: ("consultation_slip", "due_soon", "P2", A1)})
+            self.assertEqual((body["breached"], body["at_risk"]), (2, 2))
             late = [x for x in body["items"] if x["clock_id"] == "slip:" + slips["late"]][0]
             self.assertLessEqual(late["remaining_s"], -600)
             # Another team's agent sees none of them.
